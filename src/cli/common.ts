@@ -1,0 +1,61 @@
+// Flags and conventions shared by every command that talks to registries.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CredentialStore } from '../auth/credentials.js';
+import type { RegistryClientOptions } from '../registry/client.js';
+
+/** Exit codes scripts can rely on. */
+export const ExitCode = {
+  Ok: 0,
+  /** Some work failed (images not mirrored, catalog unreadable, ...). */
+  Failed: 1,
+  /** Bad flags or bad input files: nothing was done. */
+  Usage: 2,
+} as const;
+
+/** Bad flags or input found by a command's own checks: exit code 2, nothing done. */
+export class UsageError extends Error {}
+
+export interface RegistryFlags {
+  registryConfig?: string;
+  insecure?: boolean;
+  certificateAuthority?: string[];
+  maxPerRegistry?: number;
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */
+export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
+  return cmd
+    .option('-a, --registry-config <file>',
+      'credentials file (podman auth.json or docker config.json); default: $REGISTRY_AUTH_FILE, then the podman and docker locations')
+    .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
+    .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
+    .addOption(new Option('--max-per-registry <n>', 'parallel connections per registry')
+      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
+}
+
+export async function clientOptionsFrom(flags: RegistryFlags): Promise<RegistryClientOptions> {
+  const credentials = await CredentialStore.load({ authFile: flags.registryConfig });
+  return {
+    credentials,
+    insecure: flags.insecure ?? false,
+    caFiles: flags.certificateAuthority ?? [],
+    maxConnectionsPerRegistry: flags.maxPerRegistry ?? 6,
+  };
+}
+
+/** Prints an error for a failed command the same way everywhere. */
+export function reportFatal(err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`error: ${message}\n`);
+  if (process.env.OLM_MIRROR_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+}
