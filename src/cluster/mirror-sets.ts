@@ -1,0 +1,118 @@
+// What ImageContentSourcePolicy and ImageDigestMirrorSet have in common: digest-pinned sources
+// grouped into {source, mirrors} rules at repository or registry scope, sorted, and packed into
+// as few objects as fit under a size limit (the API server rejects objects that are too big).
+import { Buffer } from 'node:buffer';
+import { formatReference, type ImageReference } from '../reference/reference.js';
+import type { MappingEntry } from './mapping.js';
+import { resourceNameFrom } from './names.js';
+import { toYaml } from './yaml.js';
+
+/** `repository`: one rule per source repository; `registry`: one rule per source registry. */
+export type MirrorScope = 'repository' | 'registry';
+
+/** oc's upper bound for --max-icsp-size. */
+export const MAX_MIRROR_SET_SIZE = 250_000;
+
+export interface MirrorRule {
+  readonly source: string;
+  readonly mirrors: readonly string[];
+}
+
+export interface MirrorSetOptions {
+  /** The catalog's repository name, e.g. `redhat-operators` or `redhat/redhat-operator-index`. */
+  catalogName: string;
+  mappings: readonly MappingEntry[];
+  scope: MirrorScope;
+  /** Maximum bytes of each serialised object, 1..MAX_MIRROR_SET_SIZE. */
+  maxSize: number;
+}
+
+export interface MirrorSetResult {
+  /** YAML documents separated by `---`; '' when no source is pinned by digest. */
+  yaml: string;
+  objects: number;
+  /**
+   * Tag-only sources, left out because a cluster only consults these mirrors for pulls by digest.
+   * oc prints `no digest mapping available for <source>, skip writing to ImageContentSourcePolicy`.
+   */
+  skipped: ImageReference[];
+}
+
+/** The parts that differ between the kinds. */
+export interface MirrorSetKind {
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** The spec field holding the rules. */
+  readonly listField: string;
+}
+
+export const CATALOG_LABEL = 'operators.openshift.org/catalog';
+/** Leaves room for `-<index>` within the 253 characters of a name. */
+const BASE_NAME_MAX_LENGTH = 240;
+const LIST_INDENT = 2;
+
+/** Rules for the digest-pinned sources, sorted by source with sorted, distinct mirrors; tag-only sources in `skipped`. */
+export function mirrorRules(mappings: readonly MappingEntry[], scope: MirrorScope): { rules: MirrorRule[]; skipped: ImageReference[] } {
+  const mirrorsBySource = new Map<string, Set<string>>();
+  const skipped = new Map<string, ImageReference>();
+  for (const { source, target } of mappings) {
+    if (source.digest === undefined) {
+      skipped.set(formatReference(source), source);
+      continue;
+    }
+    const [from, to] = scope === 'registry'
+      ? [source.registry, target.registry]
+      : [`${source.registry}/${source.repository}`, `${target.registry}/${target.repository}`];
+    let mirrors = mirrorsBySource.get(from);
+    if (!mirrors) mirrorsBySource.set(from, (mirrors = new Set()));
+    mirrors.add(to);
+  }
+  const rules = [...mirrorsBySource.keys()].sort().map((source) => ({ source, mirrors: [...mirrorsBySource.get(source)!].sort() }));
+  const skippedSorted = [...skipped.keys()].sort().map((key) => skipped.get(key)!);
+  return { rules, skipped: skippedSorted };
+}
+
+export function mirrorSetsYaml(kind: MirrorSetKind, opts: MirrorSetOptions): MirrorSetResult {
+  const { maxSize } = opts;
+  if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > MAX_MIRROR_SET_SIZE) {
+    throw new RangeError(`maximum ${kind.kind} size must be an integer from 1 to ${MAX_MIRROR_SET_SIZE} bytes, got ${maxSize}`);
+  }
+  const baseName = resourceNameFrom(opts.catalogName, BASE_NAME_MAX_LENGTH);
+  const { rules, skipped } = mirrorRules(opts.mappings, opts.scope);
+  const render = (index: number, list: readonly MirrorRule[]): string => toYaml({
+    apiVersion: kind.apiVersion,
+    kind: kind.kind,
+    metadata: { name: `${baseName}-${index}`, labels: { [CATALOG_LABEL]: 'true' } },
+    spec: { [kind.listField]: list },
+  });
+
+  // Greedy packing in sorted order. A rule adds exactly its own block to an object, so sizes are
+  // summed instead of re-serialising the growing object for every rule.
+  const documents: string[] = [];
+  let current: MirrorRule[] = [];
+  let currentSize = 0;
+  for (const rule of rules) {
+    const size = ruleSize(rule);
+    if (current.length > 0 && currentSize + size <= maxSize) {
+      current.push(rule);
+      currentSize += size;
+      continue;
+    }
+    if (current.length > 0) documents.push(render(documents.length, current));
+    current = [rule];
+    currentSize = Buffer.byteLength(render(documents.length, current));
+    if (currentSize > maxSize) {
+      throw new RangeError(`the ${kind.kind} rule for ${rule.source} (mirrors ${rule.mirrors.join(', ')}) takes ${currentSize} bytes `
+        + `in an object of its own, more than the maximum size of ${maxSize} bytes`);
+    }
+  }
+  if (current.length > 0) documents.push(render(documents.length, current));
+  return { yaml: documents.join('---\n'), objects: documents.length, skipped };
+}
+
+/** Bytes one rule adds to an object: its block as a sequence item, indented under `spec.<listField>`. */
+function ruleSize(rule: MirrorRule): number {
+  const block = toYaml([rule]);
+  const lines = block.split('\n').length - 1;
+  return Buffer.byteLength(block) + LIST_INDENT * lines;
+}

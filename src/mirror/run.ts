@@ -1,0 +1,42 @@
+// One mirror run as both `image mirror` and `catalog mirror` do it: plan, warn, then either show
+// the plan (dry run) or execute it with progress and a closing summary.
+import { executePlan, type MirrorResult } from './execute.js';
+import type { Mapping } from './mapping.js';
+import { describePlan, planMirror, type Plan, type PlanningClient, type PlanOptions } from './plan.js';
+import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
+import type { ExecutingClient } from './execute.js';
+
+export interface MirrorRunOptions extends PlanOptions {
+  dryRun?: boolean;
+  /** Mirror the images that can be mirrored even when others failed (while planning or copying). */
+  continueOnError?: boolean;
+}
+
+export interface MirrorRunOutcome {
+  plan: Plan;
+  /** Undefined for a dry run, or when planning failed and continueOnError was off. */
+  result?: MirrorResult;
+  /** Images that failed while planning or copying, or were never started because of an earlier failure. */
+  failures: number;
+}
+
+export async function runMirror(client: PlanningClient & ExecutingClient, mappings: readonly Mapping[], opts: MirrorRunOptions,
+  streams: ProgressStreams): Promise<MirrorRunOutcome> {
+  const plan = await planMirror(client, mappings, opts);
+  for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
+  if (opts.dryRun) {
+    streams.stderr.write(describePlan(plan));
+    streams.stderr.write('info: dry run: nothing was written\n');
+    return { plan, failures: plan.failed.length };
+  }
+  if (plan.failed.length > 0 && !opts.continueOnError) {
+    streams.stderr.write(summaryText(plan));
+    return { plan, failures: plan.failed.length };
+  }
+  const reporter = new ProgressReporter(plan, streams);
+  const result = await executePlan(client, plan, {
+    maxPerRegistry: opts.maxPerRegistry, continueOnError: opts.continueOnError, onEvent: reporter.onEvent,
+  });
+  reporter.finish(plan, result);
+  return { plan, result, failures: plan.failed.length + result.failed.length + result.notStarted.length };
+}

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatMappingFile } from '../../src/cluster/mapping.js';
+import { parseReference } from '../../src/reference/reference.js';
+
+const entry = (source: string, target: string) => ({ source: parseReference(source), target: parseReference(target) });
+
+test('SRC=DST lines, sorted and deduplicated, with a trailing newline', () => {
+  const text = formatMappingFile([
+    entry(`quay.io/b/img@sha256:${'1'.repeat(64)}`, 'host:5000/b/img:7c2f31a'),
+    entry('quay.io/a/img:v1', 'host:5000/a/img:v1'),
+    entry('nginx:1', 'host:5000/library/nginx:1'),
+    entry('quay.io/a/img:v1', 'host:5000/a/img:v1'),
+  ]);
+  assert.equal(text, [
+    'docker.io/library/nginx:1=host:5000/library/nginx:1',
+    'quay.io/a/img:v1=host:5000/a/img:v1',
+    `quay.io/b/img@sha256:${'1'.repeat(64)}=host:5000/b/img:7c2f31a`,
+    '',
+  ].join('\n'));
+});
+
+test('the same entries in any order give the same bytes; no entries give an empty file', () => {
+  const entries = ['a', 'b', 'c', 'd'].map((r) => entry(`quay.io/x/${r}:v1`, `h/x/${r}:v1`));
+  assert.equal(formatMappingFile([...entries].reverse()), formatMappingFile(entries));
+  assert.equal(formatMappingFile([]), '');
+});
