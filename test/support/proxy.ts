@@ -1,0 +1,189 @@
+// A fault-injecting reverse proxy (plain HTTP on 127.0.0.1) in front of a real test registry, to test
+// retries, resumption and digest verification against genuine registry behaviour plus controlled failures.
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { writeAuthFile, type TestRegistry } from './registry.js';
+
+export type FaultAction =
+  /** Answer with this status instead of forwarding (registry-style JSON error body unless `body` is given). */
+  | { kind: 'status'; status: number; retryAfter?: number | string; body?: string }
+  /** Forward, but flip the first byte of the response body (same length, so only a digest check notices). */
+  | { kind: 'corrupt' }
+  /** Forward the headers and the first `afterBytes` bytes of the body, then destroy the connection. */
+  | { kind: 'cut'; afterBytes: number }
+  /** Wait, then forward normally. */
+  | { kind: 'delay'; ms: number };
+
+export interface FaultRule {
+  /** HTTP method to match (any when absent). */
+  method?: string;
+  /** Matched against the request path including its query string, e.g. /\/blobs\/sha256:/. */
+  path: RegExp;
+  /** How many matching requests get the fault (default: all of them). */
+  times?: number;
+  action: FaultAction;
+}
+
+/** Checked in order; the first rule that matches and has faults left applies. Mutable while the proxy runs. */
+export type FaultRules = FaultRule[];
+
+export interface ProxyHit {
+  method: string;
+  /** Path including the query string, as the client sent it. */
+  path: string;
+  /** Status the client got (502 when the registry could not be reached). */
+  status: number;
+  /** The fault applied to this request, if any. */
+  fault?: FaultAction['kind'];
+  /** The client's Range header, if any (to assert resumed downloads). */
+  range?: string;
+}
+
+export interface FaultProxy {
+  /** 127.0.0.1:PORT */
+  host: string;
+  /** http://host */
+  url: string;
+  rules: FaultRules;
+  /** auth.json with the target's credentials keyed by the proxy's host (lives in the target's temp dir). */
+  authFile: string;
+  /** Every request, in arrival order of its response. */
+  hits: ProxyHit[];
+  stop(): Promise<void>;
+}
+
+const ERROR_CODES: Record<number, string> = { 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'NOT_FOUND', 429: 'TOOMANYREQUESTS', 503: 'UNAVAILABLE' };
+
+/** Response headers to copy: hop-by-hop ones are re-created by node for the client connection. */
+function forwardableHeaders(headers: IncomingHttpHeaders, rewriteLocation: (location: string) => string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || ['connection', 'keep-alive', 'transfer-encoding'].includes(name)) continue;
+    out[name] = name === 'location' && typeof value === 'string' ? rewriteLocation(value) : value;
+  }
+  return out;
+}
+
+function flipFirstByte(): Transform {
+  let flipped = false;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!flipped && chunk.length > 0) {
+        chunk = Buffer.from(chunk);
+        chunk[0] = chunk[0]! ^ 0xff;
+        flipped = true;
+      }
+      callback(null, chunk);
+    },
+  });
+}
+
+export async function startFaultProxy(target: TestRegistry, faults: FaultRules = []): Promise<FaultProxy> {
+  const targetUrl = new URL(target.url);
+  const tls = targetUrl.protocol === 'https:';
+  const agent = tls
+    ? new HttpsAgent({ keepAlive: true, ca: target.caFile ? readFileSync(target.caFile) : undefined })
+    : new HttpAgent({ keepAlive: true });
+  const applied = new Map<FaultRule, number>();
+  const hits: ProxyHit[] = [];
+  let proxyUrl = '';
+
+  function pickRule(req: IncomingMessage): FaultRule | undefined {
+    const rule = faults.find((r) => (!r.method || r.method.toUpperCase() === req.method)
+      && r.path.test(req.url ?? '') && (applied.get(r) ?? 0) < (r.times ?? Infinity));
+    if (rule) applied.set(rule, (applied.get(rule) ?? 0) + 1);
+    return rule;
+  }
+
+  const rewriteLocation = (location: string): string =>
+    location.startsWith(target.url) ? proxyUrl + location.slice(target.url.length) : location;
+
+  function record(req: IncomingMessage, status: number, fault?: FaultAction): void {
+    const range = req.headers.range;
+    hits.push({ method: req.method ?? '', path: req.url ?? '', status, ...(fault ? { fault: fault.kind } : {}), ...(range ? { range } : {}) });
+  }
+
+  function injectStatus(req: IncomingMessage, res: ServerResponse, action: Extract<FaultAction, { kind: 'status' }>): void {
+    // Read the whole request first so the client is not cut off mid-upload with EPIPE.
+    req.resume();
+    req.once('end', () => {
+      const body = action.body ?? JSON.stringify({ errors: [{ code: ERROR_CODES[action.status] ?? 'UNKNOWN', message: `fault injected by the test proxy (HTTP ${action.status})`, detail: null }] });
+      res.writeHead(action.status, {
+        'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+        ...(action.retryAfter !== undefined ? { 'retry-after': String(action.retryAfter) } : {}),
+      });
+      res.end(body);
+      record(req, action.status, action);
+    });
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, fault?: FaultAction): void {
+    const send = tls ? httpsRequest : httpRequest;
+    const upstream = send({
+      host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, agent,
+      headers: { ...req.headers, host: target.host },
+    }, (upRes) => {
+      const status = upRes.statusCode ?? 502;
+      res.writeHead(status, forwardableHeaders(upRes.headers, rewriteLocation));
+      record(req, status, fault);
+      if (fault?.kind === 'cut') {
+        let budget = fault.afterBytes;
+        upRes.on('data', (chunk: Buffer) => {
+          if (budget <= 0) return;
+          const part = chunk.subarray(0, budget);
+          budget -= part.length;
+          res.write(part);
+          if (budget <= 0) {
+            // Let the bytes reach the socket before cutting it; the client sees a short body.
+            res.socket?.end(() => res.socket?.destroy());
+            upRes.destroy();
+          }
+        });
+        upRes.on('end', () => res.end());
+      } else if (fault?.kind === 'corrupt') {
+        upRes.pipe(flipFirstByte()).pipe(res);
+      } else {
+        upRes.pipe(res);
+      }
+    });
+    upstream.on('error', (err) => {
+      if (res.headersSent) {
+        res.destroy(err);
+        return;
+      }
+      const body = JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `test proxy could not reach ${target.url}: ${err.message}` }] });
+      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      record(req, 502, fault);
+    });
+    req.pipe(upstream);
+  }
+
+  const server = createServer((req, res) => {
+    const action = pickRule(req)?.action;
+    if (action?.kind === 'status') injectStatus(req, res, action);
+    else if (action?.kind === 'delay') setTimeout(() => forward(req, res, action), action.ms);
+    else forward(req, res, action);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  server.unref();
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxyUrl = `http://${host}`;
+  const authFile = join(dirname(target.authFile), `auth-proxy-${host.replace(':', '-')}.json`);
+  writeAuthFile(authFile, host, target.username, target.password);
+  return {
+    host, url: proxyUrl, rules: faults, hits, authFile,
+    stop: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+      agent.destroy();
+    }),
+  };
+}
