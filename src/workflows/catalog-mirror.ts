@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, writeFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
 import { pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
@@ -98,11 +99,13 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
   const pulled = await pullCatalogImage(client, catalogRef, { platform: opts.indexPlatform, workDir: extractDir });
   const what = pulled.kind === 'fbc' ? 'declarative configs' : 'database';
-  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${pulled.inImagePath}:${extractDir}\n`);
+  // As oc: a labelled image has just its catalog path extracted, an unlabelled one its whole filesystem.
+  const labelled = pulled.labels[CONFIGS_LABEL] !== undefined || pulled.labels[DATABASE_LABEL] !== undefined;
+  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${labelled ? pulled.inImagePath : '/'}:${extractDir}\n`);
   out.stdout.write(`wrote ${what} to ${extractDir}\n`);
   out.stdout.write(`using ${what} at: ${pulled.localPath}\n`);
 
-  const catalog = await openCatalog(pulled.localPath);
+  const { catalog } = await openCatalog(pulled.localPath);
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
   for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
   const catalogTarget = mappings[0]!.target;

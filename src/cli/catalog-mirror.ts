@@ -1,0 +1,137 @@
+// `olm-mirror catalog mirror SRC DEST`: flags -> mirrorCatalog -> exit code.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
+import { validateMaxComponents } from '../reference/naming.js';
+import { InvalidReferenceError } from '../reference/reference.js';
+import { RegistryClient } from '../registry/client.js';
+import { mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
+
+export interface CatalogMirrorFlags extends RegistryFlags {
+  indexFilterByOs: string;
+  manifestsOnly: boolean;
+  toManifests?: string;
+  maxComponents: number;
+  icspScope: MirrorScope;
+  maxIcspSize: number;
+  path?: string;
+  dryRun: boolean;
+  continueOnError: boolean;
+}
+
+const HELP = `
+What it does:
+  1. pulls the catalog image (for a manifest list, the entry matching --index-filter-by-os) and extracts
+     its catalog: a file-based catalog (/configs), a bundle-format index (/database/index.db) or a
+     Package Manifest Format database (/bundles.db). The database is kept, so you can query it:
+       sqlite3 -line <dir>/bundles.db "select * from related_image where operatorbundle_name like 'etcdoperator.v0.9%';"
+  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and
+     imageDigestMirrorSet.yaml (sorted, the same output for the same catalog);
+  3. unless --manifests-only, mirrors the catalog image, every bundle image and every related image to
+     DEST, manifest lists kept whole so every digest stays the same.
+
+Target names follow oc adm catalog mirror: DEST's path, then the source's path, flattened to at most
+--max-components components; images pinned by digest get a tag made from a hash of the reference.
+
+Exit status: 0 when every image was mirrored, 1 when any image or the catalog failed, 2 for bad flags.
+
+Examples:
+  olm-mirror catalog mirror registry.redhat.io/redhat/redhat-operator-index:v4.14 mirror.example.com:5000/olm -a auth.json
+  olm-mirror catalog mirror --manifests-only quay.io/ns/catalog:v1 mirror.example.com
+  # then mirror only some of the images: edit mapping.txt, and
+  olm-mirror image mirror -f manifests-catalog-1700000000/mapping.txt --filter-by-os '.*'
+`;
+
+function parseMaxComponents(value: string): number {
+  const n = Number(value);
+  try {
+    validateMaxComponents(n);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return n;
+}
+
+function parseIcspSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MIRROR_SET_SIZE) {
+    throw new InvalidArgumentError(`expected an integer between 1 and ${MAX_MIRROR_SET_SIZE}, got "${value}"`);
+  }
+  return n;
+}
+
+function parseBoolean(value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new InvalidArgumentError(`expected true or false, got "${value}"`);
+}
+
+export function catalogMirrorCommand(): Command {
+  const cmd = new Command('mirror')
+    .summary('mirror an operator catalog and every image it references')
+    .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
+    .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14')
+    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]');
+  addRegistryFlags(cmd, { maxPerRegistry: 4 })
+    .option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list (os/arch[/variant])', 'linux/amd64')
+    .option('--manifests-only', 'write the manifests directory and the database, copy no image', false)
+    .option('--to-manifests <dir>', 'the manifests directory (default: manifests-<catalog name>-<unix seconds>)')
+    .addOption(new Option('--max-components <n>', 'maximum path components of target repositories; 0 = no limit')
+      .argParser(parseMaxComponents).default(2))
+    .addOption(new Option('--icsp-scope <scope>', 'ImageContentSourcePolicy/ImageDigestMirrorSet entries per repository or per registry')
+      .choices(['repository', 'registry']).default('repository'))
+    .addOption(new Option('--max-icsp-size <bytes>', 'maximum size of one ImageContentSourcePolicy object')
+      .argParser(parseIcspSize).default(MAX_MIRROR_SET_SIZE))
+    .option('--path <in-image:local>', 'extract the catalog into this local folder (e.g. /:/srv/catalog); the folder must be empty')
+    .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
+    .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
+      .argParser(parseBoolean).default(true).preset(true))
+    .addHelpText('after', HELP)
+    .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
+      const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });
+      if (code !== ExitCode.Ok) process.exitCode = code;
+    });
+  return cmd;
+}
+
+/** Splits `--path IN:LOCAL`; only the whole image (`/`) or the catalog's own path make sense as IN. */
+function extractDirFrom(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const colon = path.indexOf(':');
+  if (colon <= 0 || colon === path.length - 1 || !path.startsWith('/')) {
+    throw new UsageError(`--path "${path}": expected <in-image path>:<local folder>, e.g. /:/srv/catalog`);
+  }
+  return path.slice(colon + 1);
+}
+
+export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
+  const extractDir = extractDirFrom(flags.path);
+  const client = new RegistryClient(await clientOptionsFrom(flags));
+  try {
+    const outcome = await mirrorCatalog(client, {
+      source: src,
+      destination: dest,
+      indexPlatform: flags.indexFilterByOs,
+      manifestsDir: flags.toManifests,
+      extractDir,
+      maxComponents: flags.maxComponents,
+      icspScope: flags.icspScope,
+      maxIcspSize: flags.maxIcspSize,
+      manifestsOnly: flags.manifestsOnly,
+      dryRun: flags.dryRun,
+      continueOnError: flags.continueOnError,
+      maxPerRegistry: flags.maxPerRegistry,
+    }, streams).catch((err: unknown) => {
+      // A bad SRC or DEST is a usage error; everything else (registry, catalog) a failure.
+      throw err instanceof InvalidReferenceError ? new UsageError(err.message) : err;
+    });
+    const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
+    if (failures > 0) {
+      streams.stderr.write(`error: errors during mirroring: ${failures} image(s) failed, the full contents of the catalog may not have been mirrored\n`);
+      return ExitCode.Failed;
+    }
+    return ExitCode.Ok;
+  } finally {
+    await client.close();
+  }
+}
