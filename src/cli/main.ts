@@ -47,4 +47,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `olm-mirror ... | head` closes the pipe early: that is no error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? ExitCode.Ok);
+  });
+}
+
 process.exitCode = await main(process.argv);
