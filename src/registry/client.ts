@@ -1,0 +1,138 @@
+// The registry client: the one object the rest of olm-mirror talks to registries through
+// (OCI distribution spec / Docker registry HTTP API v2).
+import type { Readable } from 'node:stream';
+import type { CredentialStore } from '../auth/credentials.js';
+import type { ImageReference } from '../reference/reference.js';
+import { Authenticator, repositoryScope } from './auth.js';
+import { blobSize, getBlob } from './blobs.js';
+import { RegistryError } from './errors.js';
+import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
+import type { BackoffPolicy } from './retry.js';
+import { Session, type CallSpec, type ClientEvent } from './session.js';
+import { header, readText, Transport } from './transport.js';
+import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
+
+export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
+export { DigestMismatchError } from '../manifest/digest.js';
+export type { ClientEvent } from './session.js';
+export type { FetchedManifest, ManifestHead } from './manifests.js';
+
+export interface RegistryClientOptions {
+  /** Anonymous when absent or without a match. */
+  credentials?: CredentialStore;
+  /** Allow plain HTTP (tried after HTTPS fails) and TLS certificates that do not verify. */
+  insecure?: boolean;
+  /** Extra CA certificates (PEM files), trusted besides the system roots. */
+  caFiles?: string[];
+  /** Default 6. */
+  maxConnectionsPerRegistry?: number;
+  /** Retries of a failed request (connection errors, 5xx, 429); default 4. */
+  retries?: number;
+  /** Time to wait for response headers and, between two body chunks, for data; default 60 s / 120 s. */
+  requestTimeoutMs?: number;
+  /** Retries, redirects, HTTP fallbacks, resumed downloads: for progress or verbose output. */
+  onEvent?: (e: ClientEvent) => void;
+  /** First backoff step and the longest wait between retries (also the cap on Retry-After); default 500 ms / 30 s. */
+  retryBaseDelayMs?: number;
+  retryMaxDelayMs?: number;
+  /** Blobs up to this size are uploaded in one request; default 8 MiB. */
+  monolithicUploadMaxBytes?: number;
+  /** PATCH size of chunked uploads; default 16 MiB. */
+  uploadChunkBytes?: number;
+}
+
+const MiB = 1024 * 1024;
+const TAG_PAGE_SIZE = 1000;
+
+export class RegistryClient {
+  private readonly transport: Transport;
+  private readonly session: Session;
+  private readonly retries: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly uploads: UploadOptions;
+
+  constructor(opts: RegistryClientOptions = {}) {
+    const emit = opts.onEvent ?? (() => undefined);
+    this.transport = new Transport(opts);
+    this.retries = opts.retries ?? 4;
+    this.backoff = { baseMs: opts.retryBaseDelayMs ?? 500, maxMs: opts.retryMaxDelayMs ?? 30_000 };
+    const auth = new Authenticator(this.transport, opts.credentials, opts.insecure ?? false, emit);
+    this.session = new Session(this.transport, auth, this.retries, this.backoff, emit);
+    this.uploads = {
+      retries: this.retries,
+      backoff: this.backoff,
+      monolithicMaxBytes: opts.monolithicUploadMaxBytes ?? 8 * MiB,
+      chunkBytes: opts.uploadChunkBytes ?? 16 * MiB,
+    };
+  }
+
+  /** By tag or digest (`latest` when neither); verified against `ref.digest` when there is one. */
+  getManifest(ref: ImageReference): Promise<FetchedManifest> {
+    return getManifest(this.session, ref);
+  }
+
+  /** undefined when the manifest does not exist. */
+  headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
+    return headManifest(this.session, ref);
+  }
+
+  /** `ref` needs a tag or a digest; returns the digest of the stored manifest. */
+  putManifest(ref: ImageReference, manifest: { mediaType: string; bytes: Uint8Array }): Promise<string> {
+    return putManifest(this.session, ref, manifest);
+  }
+
+  /** undefined when the repository does not have the blob. */
+  blobSize(registry: string, repository: string, digest: string): Promise<number | undefined> {
+    return blobSize(this.session, registry, repository, digest);
+  }
+
+  /** A stream of the blob that fails (DigestMismatchError) when the content is not what `digest` (and `size`) say. */
+  getBlob(registry: string, repository: string, digest: string, opts: { size?: number } = {}): Promise<Readable> {
+    return getBlob(this.session, registry, repository, digest, { size: opts.size, retries: this.retries, backoff: this.backoff });
+  }
+
+  /** false when the registry could not mount it (the blob then has to be uploaded). */
+  mountBlob(registry: string, repository: string, digest: string, fromRepository: string): Promise<boolean> {
+    return mountBlob(this.session, registry, repository, digest, fromRepository);
+  }
+
+  /** `open` is called again for every retry; the upload is only completed when the stream hashed to `digest`. */
+  pushBlob(registry: string, repository: string, digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    return pushBlob(this.session, registry, repository, digest, size, open, this.uploads);
+  }
+
+  pushBlobBytes(registry: string, repository: string, bytes: Uint8Array): Promise<string> {
+    return pushBlobBytes(this.session, registry, repository, bytes, this.uploads);
+  }
+
+  /** Every tag of the repository (following the registry's pagination). */
+  async listTags(registry: string, repository: string): Promise<string[]> {
+    const tags: string[] = [];
+    let target: string | URL = `/v2/${repository}/tags/list?n=${TAG_PAGE_SIZE}`;
+    for (;;) {
+      const spec: CallSpec = {
+        registry, repository, scopes: [repositoryScope(repository, 'pull')], method: 'GET', target, expect: [200],
+        action: 'listing tags of', subject: `${registry}/${repository}`,
+      };
+      const page: { tags: string[]; next?: URL } = await this.session.request(spec, async (res) => {
+        const text = await readText(res, 64 * MiB);
+        let body: { tags?: unknown };
+        try {
+          body = JSON.parse(text) as { tags?: unknown };
+        } catch {
+          throw new RegistryError(`${spec.action} ${spec.subject}: the registry's answer is not JSON`, { registry, repository });
+        }
+        const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, 'link') ?? '')?.[1];
+        return { tags: Array.isArray(body.tags) ? body.tags.map(String) : [], next: next === undefined ? undefined : new URL(next, res.url) };
+      });
+      tags.push(...page.tags);
+      if (!page.next) return tags;
+      target = page.next;
+    }
+  }
+
+  /** Closes every connection; the client cannot be used afterwards. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}

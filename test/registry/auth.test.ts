@@ -1,0 +1,175 @@
+// Authentication against real registries: TLS with --certificate-authority, htpasswd (Basic),
+// token (Bearer, with password and with an identity token), and failures that name no secret.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { Agent, request } from 'undici';
+import { CredentialStore } from '../../src/auth/credentials.js';
+import { sha256Digest } from '../../src/manifest/digest.js';
+import { AuthenticationError, RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
+import { registryTestHooks, type TestRegistry } from '../support/registry.js';
+import { blob, imageManifest } from './helpers.js';
+
+function authFile(reg: TestRegistry, entry: Record<string, string>): CredentialStore {
+  return CredentialStore.parse(JSON.stringify({ auths: { [reg.host]: entry } }), `${reg.host}-test-auth.json`);
+}
+
+function basicEntry(username: string, password: string): Record<string, string> {
+  return { auth: Buffer.from(`${username}:${password}`).toString('base64') };
+}
+
+async function withClient<T>(reg: TestRegistry, opts: RegistryClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
+  const c = new RegistryClient({ caFiles: reg.caFile ? [reg.caFile] : [], retryBaseDelayMs: 10, ...opts });
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** Pushes a one-layer image and reads it back; returns the manifest digest. */
+async function pushAndPull(c: RegistryClient, reg: TestRegistry, repository: string): Promise<string> {
+  const config = blob(`{"repository":"${repository}"}`);
+  const layer = blob(`layer of ${repository}`);
+  await c.pushBlobBytes(reg.host, repository, config.bytes);
+  await c.pushBlobBytes(reg.host, repository, layer.bytes);
+  const m = imageManifest('oci', config, [layer]);
+  const digest = await c.putManifest({ registry: reg.host, repository, tag: 'v1' }, m);
+  assert.deepEqual((await c.getManifest({ registry: reg.host, repository, tag: 'v1' })).bytes, m.bytes);
+  return digest;
+}
+
+function assertNoSecret(err: Error, reg: TestRegistry, password: string): void {
+  assert.ok(!err.message.includes(password), 'message must not contain the password');
+  assert.ok(!err.message.includes(basicEntry(reg.username!, password).auth), 'message must not contain the encoded credentials');
+}
+
+describe('tls', () => {
+  const reg = registryTestHooks({ variant: 'tls' });
+
+  test('--certificate-authority makes the registry trusted, without --insecure', async () => {
+    await withClient(reg(), {}, async (c) => {
+      await pushAndPull(c, reg(), 'tls/app');
+    });
+  });
+
+  test('without the CA the certificate is refused with a hint', async () => {
+    await withClient(reg(), { caFiles: [], retries: 0 }, async (c) => {
+      await assert.rejects(c.headManifest({ registry: reg().host, repository: 'tls/app', tag: 'v1' }),
+        /TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(\w+\); pass --certificate-authority/);
+    });
+  });
+
+  test('--insecure accepts the unverified certificate and stays on HTTPS', async () => {
+    const events: string[] = [];
+    await withClient(reg(), { caFiles: [], insecure: true, onEvent: (e) => events.push(e.type) }, async (c) => {
+      assert.ok(await c.headManifest({ registry: reg().host, repository: 'tls/app', tag: 'v1' }));
+    });
+    assert.ok(!events.includes('fallback'));
+  });
+
+  test('an unreadable CA file is named', () => {
+    assert.throws(() => new RegistryClient({ caFiles: ['/nonexistent/ca.pem'] }), /cannot read certificate authority file \/nonexistent\/ca\.pem/);
+  });
+});
+
+describe('htpasswd (Basic)', () => {
+  const reg = registryTestHooks({ variant: 'htpasswd' });
+
+  test('credentials from the auth file are sent and work for pull and push', async () => {
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    await withClient(reg(), { credentials }, async (c) => {
+      await pushAndPull(c, reg(), 'basic/app');
+      assert.deepEqual(await c.listTags(reg().host, 'basic/app'), ['v1']);
+    });
+  });
+
+  test('a wrong password fails clearly and never shows the secret', async () => {
+    const wrong = 'wrong-password-123';
+    await withClient(reg(), { credentials: authFile(reg(), basicEntry(reg().username!, wrong)) }, async (c) => {
+      await assert.rejects(c.getManifest({ registry: reg().host, repository: 'basic/app', tag: 'v1' }), (err: Error) => {
+        assert.ok(err instanceof AuthenticationError);
+        assert.equal(err.status, 401);
+        assert.match(err.message, new RegExp(`^authentication failed for ${reg().host.replace(/\./g, '\\.')}: 401 Unauthorized: UNAUTHORIZED: `));
+        assert.match(err.message, /pulling manifest .*basic\/app:v1/);
+        assertNoSecret(err, reg(), wrong);
+        return true;
+      });
+    });
+  });
+
+  test('no credentials: "authentication required" with how to log in', async () => {
+    await withClient(reg(), {}, async (c) => {
+      await assert.rejects(c.blobSize(reg().host, 'basic/app', sha256Digest(Buffer.from('x'))),
+        /^AuthenticationError: authentication required by 127\.0\.0\.1:\d+: 401 Unauthorized.*podman login/);
+    });
+  });
+});
+
+describe('token (Bearer)', () => {
+  const reg = registryTestHooks({ variant: 'token', tokenTtlSeconds: 2 });
+
+  test('password credentials: tokens per scope, reused, one multi-scope token for a mount', async () => {
+    const issuer = reg().tokenIssuer!;
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    await withClient(reg(), { credentials }, async (c) => {
+      const before = issuer.requests.length;
+      await pushAndPull(c, reg(), 'token/source');
+      const requests = issuer.requests.slice(before);
+      assert.ok(requests.every((r) => r.status === 200 && r.account === reg().username));
+      // push scope once (cached across blob pushes and the manifest PUT), pull scope once.
+      assert.deepEqual(requests.map((r) => r.scopes.join(' ')).sort(),
+        ['repository:token/source:pull', 'repository:token/source:pull,push']);
+
+      const layer = blob('layer of token/source');
+      assert.equal(await c.mountBlob(reg().host, 'token/target', layer.digest, 'token/source'), true);
+      const mountRequest = issuer.requests.at(-1)!;
+      assert.deepEqual(mountRequest.scopes, ['repository:token/target:pull,push', 'repository:token/source:pull']);
+
+      // Tokens live 2 s here (reused for 1 s): after they expired the client fetches new ones by itself.
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      assert.equal(await c.blobSize(reg().host, 'token/source', layer.digest), layer.size);
+    });
+  });
+
+  test('identity token: exchanged with the OAuth2 refresh_token grant', async () => {
+    const issuer = reg().tokenIssuer!;
+    const dispatcher = new Agent({ connect: { ca: readFileSync(reg().caFile!, 'utf8') } });
+    const form = new URLSearchParams({
+      grant_type: 'password', username: reg().username!, password: reg().password!, service: issuer.service,
+      client_id: 'test', access_type: 'offline', scope: '',
+    });
+    const res = await request(issuer.realm, {
+      method: 'POST', dispatcher, body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const { refresh_token: refreshToken } = await res.body.json() as { refresh_token: string };
+    await dispatcher.close();
+    assert.ok(refreshToken);
+
+    await withClient(reg(), { credentials: authFile(reg(), { identitytoken: refreshToken }) }, async (c) => {
+      await pushAndPull(c, reg(), 'token/identity');
+    });
+    const used = issuer.requests.filter((r) => r.grantType === 'refresh_token');
+    assert.ok(used.length >= 2);
+    assert.ok(used.every((r) => r.method === 'POST' && r.status === 200 && r.account === reg().username));
+  });
+
+  test('a wrong password is rejected by the token server: clear message, no secret', async () => {
+    const wrong = 'not-the-password';
+    await withClient(reg(), { credentials: authFile(reg(), basicEntry(reg().username!, wrong)) }, async (c) => {
+      await assert.rejects(c.headManifest({ registry: reg().host, repository: 'token/source', tag: 'v1' }), (err: Error) => {
+        assert.ok(err instanceof AuthenticationError);
+        assert.match(err.message, new RegExp(`^authentication failed for ${reg().host.replace(/\./g, '\\.')}: 401 Unauthorized: UNAUTHORIZED: invalid username or password`));
+        assertNoSecret(err, reg(), wrong);
+        return true;
+      });
+    });
+  });
+
+  test('anonymous: the token grants nothing, so "authentication required"', async () => {
+    await withClient(reg(), {}, async (c) => {
+      await assert.rejects(c.getManifest({ registry: reg().host, repository: 'token/source', tag: 'v1' }),
+        /^AuthenticationError: authentication required by 127\.0\.0\.1:\d+: 401 Unauthorized: UNAUTHORIZED: authentication required \(pulling manifest/);
+    });
+  });
+});

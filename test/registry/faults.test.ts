@@ -1,0 +1,147 @@
+// Failure handling against a real registry behind the fault-injecting proxy: retries (5xx, 429 with
+// Retry-After), no retries on 4xx, corrupted content, downloads cut midway, uploads failing midway.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, test } from 'node:test';
+import { DigestMismatchError } from '../../src/manifest/digest.js';
+import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
+import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { seedImage, type SeededImage } from '../support/seed.js';
+import { digestOfStream, readAll, streamedBlob } from './helpers.js';
+
+const MiB = 1024 * 1024;
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let image: SeededImage;
+let bigLayer: { digest: string; size: number };
+let events: ClientEvent[];
+
+before(async () => {
+  registry = await startRegistry({ variant: 'plain' });
+  proxy = await startFaultProxy(registry);
+  image = await seedImage(registry, 'faults/app', 'v1', { layerSizes: [1024, 3 * MiB] });
+  bigLayer = { digest: image.layerDigests[1]!, size: 3 * MiB };
+});
+after(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+});
+beforeEach(() => {
+  proxy.rules.length = 0;
+  proxy.hits.length = 0;
+  events = [];
+});
+
+async function withClient(fn: (c: RegistryClient) => Promise<void>, opts: RegistryClientOptions = {}): Promise<void> {
+  const c = new RegistryClient({ insecure: true, retryBaseDelayMs: 5, retryMaxDelayMs: 50, onEvent: (e) => events.push(e), ...opts });
+  try {
+    await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+const hitsOf = (method: string, path: RegExp) => proxy.hits.filter((h) => h.method === method && path.test(h.path));
+const retries = () => events.filter((e): e is Extract<ClientEvent, { type: 'retry' }> => e.type === 'retry');
+
+test('503 and 429 are retried (Retry-After honoured, capped), then the request succeeds', async () => {
+  proxy.rules.push(
+    { method: 'GET', path: /\/manifests\/v1$/, times: 2, action: { kind: 'status', status: 503 } },
+    { method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'status', status: 429, retryAfter: 1 } },
+  );
+  await withClient(async (c) => {
+    const m = await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' });
+    assert.equal(m.digest, image.digest);
+  });
+  assert.deepEqual(hitsOf('GET', /\/manifests\/v1$/).map((h) => h.status), [503, 503, 429, 200]);
+  assert.deepEqual(retries().map((e) => e.attempt), [1, 2, 3]);
+  assert.equal(retries()[2]!.delayMs, 50, 'Retry-After: 1 s, capped at retryMaxDelayMs');
+  assert.match(retries()[0]!.reason, /pulling manifest .*faults\/app:v1: 503 Service Unavailable: UNAVAILABLE: fault injected/);
+});
+
+test('retries run out with the last error; 4xx are not retried', async () => {
+  proxy.rules.push({ method: 'HEAD', path: /\/manifests\/v1$/, action: { kind: 'status', status: 502 } });
+  await withClient(async (c) => {
+    await assert.rejects(c.headManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' }),
+      (err: Error) => err instanceof RegistryError && err.status === 502 && /checking manifest .*: 502 Bad Gateway/.test(err.message));
+  }, { retries: 2 });
+  assert.equal(hitsOf('HEAD', /\/manifests\/v1$/).length, 3);
+
+  proxy.rules.length = 0;
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, action: { kind: 'status', status: 403 } });
+  await withClient(async (c) => {
+    await assert.rejects(c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' }),
+      /403 Forbidden: DENIED: fault injected by the test proxy \(HTTP 403\) \(access denied: /);
+  });
+  assert.equal(hitsOf('GET', /\/manifests\/v1$/).length, 1);
+});
+
+test('corrupted content fails digest verification', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/blobs\/sha256:/, action: { kind: 'corrupt' } });
+  await withClient(async (c) => {
+    const stream = await c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size });
+    await assert.rejects(readAll(stream), (err: Error) => err instanceof DigestMismatchError
+      && err.expected === bigLayer.digest && err.message.includes(`blob ${bigLayer.digest} of ${proxy.host}/faults/app: digest mismatch`));
+  });
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/sha256:/, action: { kind: 'corrupt' } });
+  await withClient(async (c) => {
+    await assert.rejects(c.getManifest({ registry: proxy.host, repository: 'faults/app', digest: image.digest }), DigestMismatchError);
+  });
+});
+
+test('a download cut midway resumes with Range and is complete and verified', async () => {
+  proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}$`), times: 2, action: { kind: 'cut', afterBytes: MiB } });
+  await withClient(async (c) => {
+    const stream = await c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size });
+    assert.deepEqual(await digestOfStream(stream), bigLayer);
+  });
+  const gets = hitsOf('GET', new RegExp(`/blobs/${bigLayer.digest}$`));
+  assert.equal(gets.length, 3);
+  assert.equal(gets[0]!.range, undefined);
+  assert.equal(gets[1]!.range, `bytes=${MiB}-`);
+  assert.equal(gets[2]!.range, `bytes=${2 * MiB}-`);
+  assert.deepEqual(gets.map((g) => g.status), [200, 206, 206]);
+  const resumes = events.filter((e) => e.type === 'resume');
+  assert.deepEqual(resumes.map((e) => e.type === 'resume' && [e.offset, e.restarted]), [[MiB, false], [2 * MiB, false]]);
+});
+
+test('a manifest body cut midway is fetched again', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'cut', afterBytes: 10 } });
+  await withClient(async (c) => {
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' })).digest, image.digest);
+  });
+  assert.equal(hitsOf('GET', /\/manifests\/v1$/).length, 2);
+});
+
+test('a chunked upload failing midway is cancelled and restarted from a fresh source', async () => {
+  const big = streamedBlob(12 * MiB, 7);
+  proxy.rules.push({ method: 'PATCH', path: /\/blobs\/uploads\//, times: 1, action: { kind: 'status', status: 500 } });
+  let opened = 0;
+  await withClient(async (c) => {
+    await c.pushBlob(proxy.host, 'faults/upload', big.digest, big.size, async () => { opened++; return big.open(); });
+    assert.equal(await c.blobSize(proxy.host, 'faults/upload', big.digest), big.size);
+  }, { uploadChunkBytes: 4 * MiB });
+  assert.equal(opened, 2);
+  const sequence = proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`);
+  assert.deepEqual(sequence, ['POST 202', 'PATCH 500', 'DELETE 204', 'POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'PUT 201']);
+  assert.ok(proxy.hits.find((h) => h.method === 'PUT')!.path.includes(`digest=${encodeURIComponent(big.digest)}`));
+  assert.equal(retries().length, 1);
+});
+
+test('a failed monolithic PUT is retried; a 400 on upload is not', async () => {
+  const small = Buffer.from('small blob for the retry test');
+  proxy.rules.push({ method: 'PUT', path: /\/blobs\/uploads\//, times: 1, action: { kind: 'status', status: 503 } });
+  await withClient(async (c) => {
+    const digest = await c.pushBlobBytes(proxy.host, 'faults/upload', small);
+    assert.equal(await c.blobSize(proxy.host, 'faults/upload', digest), small.length);
+  });
+  assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`),
+    ['POST 202', 'PUT 503', 'DELETE 204', 'POST 202', 'PUT 201']);
+
+  proxy.hits.length = 0;
+  proxy.rules.push({ method: 'PUT', path: /\/blobs\/uploads\//, times: 1, action: { kind: 'status', status: 400 } });
+  await withClient(async (c) => {
+    await assert.rejects(c.pushBlobBytes(proxy.host, 'faults/upload', Buffer.from('another')), /pushing blob sha256:\w+ to .*faults\/upload: 400 Bad Request/);
+  });
+  assert.equal(proxy.hits.filter((h) => h.method === 'POST').length, 1);
+});
