@@ -1,0 +1,26 @@
+// olm-mirror as a library: everything the commands do, without the CLI.
+export * from './reference/reference.js';
+export * from './reference/naming.js';
+export * from './auth/credentials.js';
+export * from './manifest/media-types.js';
+export * from './manifest/manifest.js';
+export * from './manifest/digest.js';
+export * from './registry/client.js';
+export * from './mirror/mapping.js';
+export * from './mirror/plan.js';
+export * from './mirror/execute.js';
+export * from './mirror/run.js';
+export * from './catalog/model.js';
+export * from './catalog/open.js';
+export { loadPackageManifests } from './catalog/packagemanifest/index.js';
+export { readCatalogDatabase, writeCatalogDatabase } from './catalog/sqlite/index.js';
+export { readFileBasedCatalog } from './catalog/fbc/index.js';
+export * from './catalog/listing.js';
+export * from './catalog/image/pull.js';
+export * from './catalog/image/build.js';
+export * from './catalog/image/extract.js';
+export * from './cluster/mapping.js';
+export * from './cluster/catalog-source.js';
+export * from './cluster/icsp.js';
+export * from './cluster/idms.js';
+export * from './workflows/catalog-mirror.js';
