@@ -1,0 +1,94 @@
+// `olm-mirror catalog build --from-dir DIR (--to-db FILE | --to IMAGE)`: package manifests -> SQLite
+// database -> optionally a catalog image pushed to a registry.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
+import { loadPackageManifests } from '../catalog/packagemanifest/index.js';
+import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
+import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
+import { RegistryClient } from '../registry/client.js';
+import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
+
+export interface CatalogBuildFlags extends RegistryFlags {
+  fromDir: string;
+  toDb?: string;
+  to?: string;
+  platform?: string[];
+}
+
+const HELP = `
+The database has upstream's final schema and the rows upstream's loader writes, so opm, oc and
+sqlite3 read it. The image holds it at /bundles.db with the label
+operators.operatorframework.io.index.database.v1=/bundles.db; it carries data only (no server),
+and the same database always gives the same image digest.
+
+Examples:
+  olm-mirror catalog build --from-dir ./manifests --to-db bundles.db
+  olm-mirror catalog build --from-dir ./manifests --to mirror.example.com:5000/olm/catalog:v1 -a auth.json
+  olm-mirror catalog build --from-dir ./manifests --to mirror.example.com/olm/catalog:v1 --platform linux/amd64 --platform linux/arm64
+`;
+
+export function catalogBuildCommand(): Command {
+  const cmd = new Command('build')
+    .summary('build a catalog database or image from package manifests')
+    .description('Build an SQLite catalog database from a folder in the package manifest format, and optionally push it as a catalog image.')
+    .requiredOption('--from-dir <dir>', 'package manifests: <package>/<package>.package.yaml plus CSVs and CRDs')
+    .option('--to-db <file>', 'write the database to this file')
+    .option('--to <image>', 'push a catalog image holding the database to this tag')
+    .option('--platform <os/arch...>', 'platform of the image, repeatable; several give a manifest list (default linux/amd64)');
+  addRegistryFlags(cmd)
+    .addHelpText('after', HELP)
+    .action(async (flags: CatalogBuildFlags) => {
+      await runCatalogBuild(flags, process.stdout);
+    });
+  return cmd;
+}
+
+export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.WritableStream): Promise<void> {
+  const { target, platforms } = checkFlags(flags);
+  const catalog = await loadPackageManifests(flags.fromDir);
+
+  if (flags.toDb !== undefined) {
+    writeCatalogDatabase(catalog, flags.toDb);
+    stdout.write(`wrote database to ${flags.toDb}\n`);
+  }
+  if (target === undefined) return;
+
+  const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
+  const client = new RegistryClient(await clientOptionsFrom(flags));
+  try {
+    const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
+    if (tempDir !== undefined) writeCatalogDatabase(catalog, dbPath);
+    const built = await buildCatalogImage(client, { dbPath, target, platforms });
+    stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
+  } finally {
+    await client.close();
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+/** Everything that can be wrong with the flags, found before any work is done. */
+function checkFlags(flags: CatalogBuildFlags): { target?: ImageReference; platforms?: string[] } {
+  if (flags.toDb === undefined && flags.to === undefined) throw new UsageError('nothing to do: give --to-db FILE, --to IMAGE, or both');
+  if (flags.platform !== undefined && flags.to === undefined) throw new UsageError('--platform only applies to the image of --to');
+  let target: ImageReference | undefined;
+  if (flags.to !== undefined) {
+    try {
+      target = parseReference(flags.to);
+    } catch (err) {
+      if (err instanceof InvalidReferenceError) throw new UsageError(`--to: ${err.message}`);
+      throw err;
+    }
+    if (target.digest !== undefined) throw new UsageError(`--to ${flags.to}: give a tag, not a digest (the digest is the result)`);
+  }
+  for (const platform of flags.platform ?? []) {
+    try {
+      parsePlatform(platform);
+    } catch (err) {
+      throw new UsageError(`--platform: ${(err as Error).message}`);
+    }
+  }
+  return { target, platforms: flags.platform };
+}

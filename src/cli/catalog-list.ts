@@ -1,0 +1,135 @@
+// `olm-mirror catalog list SRC`: what a catalog holds (packages and channel heads, bundles, or
+// images), from a catalog image, an SQLite database, a file-based catalog or package manifests.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
+import {
+  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
+  type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
+} from '../catalog/listing.js';
+import type { Catalog } from '../catalog/model.js';
+import { openCatalog } from '../catalog/open.js';
+import { InvalidReferenceError, parseReference } from '../reference/reference.js';
+import { RegistryClient } from '../registry/client.js';
+import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
+
+export interface CatalogListFlags extends RegistryFlags {
+  package?: string;
+  bundle?: string;
+  images: boolean;
+  output: 'table' | 'json';
+  indexFilterByOs: string;
+}
+
+const HELP = `
+SRC is tried as a local path first (an SQLite database, a file-based catalog folder, or a package
+manifests folder), else as a catalog image, which is pulled and read without keeping anything.
+
+What is listed:
+  default     one row per package: default channel, and each channel with its head bundle
+  --bundle    one row per matching bundle: version, channels, bundle image, replaces
+  --images    one row per image of each (matching) bundle: the bundle image, then its related images
+
+Examples:
+  olm-mirror catalog list registry.redhat.io/redhat/redhat-operator-index:v4.14 -a auth.json
+  olm-mirror catalog list bundles.db --package etcd --bundle 'etcdoperator.v0.9%'
+  olm-mirror catalog list ./configs --images --output json
+`;
+
+export function catalogListCommand(): Command {
+  const cmd = new Command('list')
+    .summary('list the packages, bundles or images of a catalog')
+    .description('List what an operator catalog holds: packages with their channel heads, bundles, or the images bundles need.')
+    .argument('<src>', 'catalog image, SQLite database (.db), file-based catalog folder or package manifests folder')
+    .option('--package <name>', 'only this package')
+    .option('--bundle <pattern>', 'list bundles whose name matches; % or * match any characters (case-insensitive)')
+    .option('--images', 'list the images of each bundle', false)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list (os/arch[/variant])')
+      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
+  addRegistryFlags(cmd)
+    .addHelpText('after', HELP)
+    .action(async (src: string, flags: CatalogListFlags) => {
+      await runCatalogList(src, flags, process.stdout);
+    });
+  return cmd;
+}
+
+/** Compiled only to reject a bad pattern as a usage error before anything is pulled. */
+function regexArgument(value: string): string {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a valid regular expression: ${(err as Error).message}`);
+  }
+  return value;
+}
+
+export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
+  const catalog = await loadCatalog(src, flags);
+  const filter: ListingFilter = { package: flags.package, bundle: flags.bundle };
+  try {
+    stdout.write(`${render(catalog, filter, flags)}\n`);
+  } catch (err) {
+    if (err instanceof UnknownPackageError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {
+  const json = flags.output === 'json';
+  if (flags.images) {
+    const rows = listImages(catalog, filter);
+    return json ? toJson({ images: rows }) : imagesTable(rows);
+  }
+  if (flags.bundle !== undefined) {
+    const rows = listBundles(catalog, filter);
+    return json ? toJson({ bundles: rows }) : bundlesTable(rows);
+  }
+  const rows = listPackages(catalog, filter);
+  return json ? toJson({ packages: rows }) : packagesTable(rows);
+}
+
+function toJson(value: object): string {
+  return JSON.stringify(value, null, 2);
+}
+
+/** One line per channel so heads stay readable; the package and its default channel only on its first line. */
+function packagesTable(rows: PackageRow[]): string {
+  return formatTable(['PACKAGE', 'DEFAULT CHANNEL', 'CHANNEL', 'HEAD'], rows.flatMap((p) =>
+    p.channels.map((c, i) => [i === 0 ? p.package : '', i === 0 ? p.defaultChannel : '', c.name, c.head])));
+}
+
+function bundlesTable(rows: BundleRow[]): string {
+  return formatTable(['PACKAGE', 'BUNDLE', 'VERSION', 'CHANNELS', 'REPLACES', 'IMAGE'], rows.map((b) =>
+    [b.package, b.bundle, b.version, b.channels.join(','), b.replaces ?? '', b.image]));
+}
+
+function imagesTable(rows: ImageRow[]): string {
+  return formatTable(['PACKAGE', 'BUNDLE', 'NAME', 'IMAGE'], rows.map((r) => [r.package, r.bundle, r.name, r.image]));
+}
+
+async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalog> {
+  if (existsSync(src)) return (await openCatalog(src)).catalog;
+  let ref;
+  try {
+    ref = parseReference(src);
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) {
+      throw new UsageError(`"${src}" is neither an existing file or folder nor a valid image reference (${err.reason})`);
+    }
+    throw err;
+  }
+  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
+  const client = new RegistryClient(await clientOptionsFrom(flags));
+  try {
+    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
+    return (await openCatalog(pulled.localPath)).catalog;
+  } finally {
+    await client.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
