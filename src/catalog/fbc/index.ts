@@ -1,0 +1,312 @@
+// Reads a file-based catalog (upstream alpha/declcfg): every file under the folder, minus those
+// `.indexignore` files exclude, is a stream of YAML or JSON documents, each with a `schema`:
+// olm.package, olm.channel, olm.bundle and olm.deprecations are used, other schemas are skipped.
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js';
+import { sortEntries } from '../graph.js';
+import type { Api, Bundle, Catalog, Channel, ChannelEntry, Package, RelatedImage, TypedValue } from '../model.js';
+import { IgnoreMatcher } from './ignore.js';
+
+const INDEX_IGNORE = '.indexignore';
+
+export interface ReadFbcOptions {
+  /** Decode each bundle's olm.bundle.object manifests into csvJson/objects; default true. */
+  manifests?: boolean;
+}
+
+type Doc = Record<string, unknown>;
+
+/** A document and where it came from, for error messages. */
+interface Located<T> {
+  readonly at: string;
+  readonly file: string;
+  readonly value: T;
+}
+
+interface FbcChannelEntry {
+  name: string;
+  replaces?: string;
+  skips: string[];
+  skipRange?: string;
+}
+
+export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {}): Promise<Catalog> {
+  const packages = new Map<string, Located<Doc>>();
+  const channels: Located<Doc>[] = [];
+  const bundles: Located<Doc>[] = [];
+  const deprecatedBundles = new Set<string>();
+  for (const file of await catalogFiles(dir)) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new CatalogError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    for (const { value, line } of parseDocuments(text, file)) {
+      const at = `${file}:${line}`;
+      if (!isMapping(value)) throw new CatalogError(`${at}: expected an object with a schema field`);
+      const located = { at, file, value };
+      switch (value.schema) {
+        case 'olm.package': {
+          const name = requiredString(value, 'name', at);
+          const previous = packages.get(name);
+          if (previous) throw new CatalogError(`${at}: package ${name} is already defined at ${previous.at}`);
+          packages.set(name, located);
+          break;
+        }
+        case 'olm.channel':
+          channels.push(located);
+          break;
+        case 'olm.bundle':
+          bundles.push(located);
+          break;
+        case 'olm.deprecations':
+          for (const name of deprecatedBundleNames(value, at)) deprecatedBundles.add(`${requiredString(value, 'package', at)}\0${name}`);
+          break;
+        case undefined:
+        case null:
+        case '':
+          throw new CatalogError(`${at}: object is missing root schema field`);
+        default:
+          break; // other schemas are extensions this tool has no use for
+      }
+    }
+  }
+  return { packages: await assemble(packages, channels, bundles, deprecatedBundles, opts.manifests ?? true) };
+}
+
+async function assemble(
+  packageDocs: Map<string, Located<Doc>>,
+  channelDocs: Located<Doc>[],
+  bundleDocs: Located<Doc>[],
+  deprecated: ReadonlySet<string>,
+  withManifests: boolean,
+): Promise<Package[]> {
+  const channelsByPackage = new Map<string, { name: string; entries: FbcChannelEntry[]; at: string }[]>();
+  for (const { at, value } of channelDocs) {
+    const pkg = requiredString(value, 'package', at);
+    const name = requiredString(value, 'name', at);
+    if (!packageDocs.has(pkg)) throw new CatalogError(`${at}: channel ${name} belongs to package ${pkg}, which has no olm.package`);
+    const list = channelsByPackage.get(pkg) ?? [];
+    const twin = list.find((c) => c.name === name);
+    if (twin) throw new CatalogError(`${at}: package ${pkg} channel ${name} is already defined at ${twin.at}`);
+    list.push({ name, entries: channelEntries(value, at), at });
+    channelsByPackage.set(pkg, list);
+  }
+  const bundlesByPackage = new Map<string, Map<string, Located<Doc>>>();
+  for (const doc of bundleDocs) {
+    const pkg = requiredString(doc.value, 'package', doc.at);
+    const name = requiredString(doc.value, 'name', doc.at);
+    if (!packageDocs.has(pkg)) throw new CatalogError(`${doc.at}: bundle ${name} belongs to package ${pkg}, which has no olm.package`);
+    const byName = bundlesByPackage.get(pkg) ?? new Map<string, Located<Doc>>();
+    const twin = byName.get(name);
+    if (twin) throw new CatalogError(`${doc.at}: package ${pkg} bundle ${name} is already defined at ${twin.at}`);
+    byName.set(name, doc);
+    bundlesByPackage.set(pkg, byName);
+  }
+
+  const packages: Package[] = [];
+  for (const [name, { at, value }] of packageDocs) {
+    const fbcChannels = channelsByPackage.get(name) ?? [];
+    const bundleDocsOfPackage = bundlesByPackage.get(name) ?? new Map<string, Located<Doc>>();
+    const channels: Channel[] = fbcChannels.map((c) => {
+      for (const e of c.entries) {
+        if (!bundleDocsOfPackage.has(e.name)) throw new CatalogError(`${c.at}: package ${name} channel ${c.name} lists ${e.name}, which has no olm.bundle`);
+      }
+      const head = channelHead(c.entries, `${c.at}: package ${name} channel ${c.name}`);
+      return { name: c.name, head, entries: withDepths(c.entries, head) };
+    });
+    const firstEntry = new Map<string, FbcChannelEntry>();
+    for (const c of fbcChannels) for (const e of c.entries) if (!firstEntry.has(e.name)) firstEntry.set(e.name, e);
+    const bundles: Bundle[] = [];
+    for (const [bundleName, doc] of bundleDocsOfPackage) {
+      const entry = firstEntry.get(bundleName);
+      if (!entry) throw new CatalogError(`${doc.at}: package ${name} bundle ${bundleName} is not in any channel`);
+      bundles.push(await toBundle(doc, name, entry, deprecated.has(`${name}\0${bundleName}`), withManifests));
+    }
+    const declared = optionalString(value, 'defaultChannel', at);
+    const defaultChannel = declared ?? (channels.length === 1 ? channels[0]!.name : '');
+    if (declared !== undefined && !channels.some((c) => c.name === declared)) {
+      throw new CatalogError(`${at}: package ${name} default channel ${declared} has no olm.channel`);
+    }
+    packages.push({ name, defaultChannel, channels, bundles });
+  }
+  return packages;
+}
+
+function channelEntries(channel: Doc, at: string): FbcChannelEntry[] {
+  if (!Array.isArray(channel.entries)) throw new CatalogError(`${at}: channel entries must be a list`);
+  return channel.entries.map((e, i) => {
+    const where = `${at}: entries[${i}]`;
+    if (!isMapping(e)) throw new CatalogError(`${where} must be an object`);
+    const replaces = optionalString(e, 'replaces', where);
+    const skipRange = optionalString(e, 'skipRange', where);
+    return { name: requiredString(e, 'name', where), skips: stringList(e.skips, `${where}.skips`), ...(replaces ? { replaces } : {}), ...(skipRange ? { skipRange } : {}) };
+  });
+}
+
+/** Upstream's rule: the head is the one entry no other entry replaces or skips. */
+function channelHead(entries: readonly FbcChannelEntry[], where: string): string {
+  const incoming = new Set(entries.flatMap((e) => [...(e.replaces ? [e.replaces] : []), ...e.skips]));
+  const heads = entries.filter((e) => !incoming.has(e.name)).map((e) => e.name);
+  if (heads.length === 0) throw new CatalogError(`${where}: no channel head found in graph`);
+  if (heads.length > 1) throw new CatalogError(`${where}: multiple channel heads found in graph: ${heads.join(', ')}`);
+  return heads[0]!;
+}
+
+/** Depth = shortest path from the head along replaces and skips; entries it never reaches come last. */
+function withDepths(entries: readonly FbcChannelEntry[], head: string): ChannelEntry[] {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const depth = new Map([[head, 0]]);
+  const queue = [head];
+  while (queue.length > 0) {
+    const name = queue.shift()!;
+    const e = byName.get(name)!;
+    for (const next of [...(e.replaces ? [e.replaces] : []), ...e.skips]) {
+      if (byName.has(next) && !depth.has(next)) {
+        depth.set(next, depth.get(name)! + 1);
+        queue.push(next);
+      }
+    }
+  }
+  const stranded = Math.max(...depth.values()) + 1;
+  return sortEntries(entries.map((e) => ({ bundle: e.name, skips: e.skips, depth: depth.get(e.name) ?? stranded, ...(e.replaces ? { replaces: e.replaces } : {}), ...(e.skipRange ? { skipRange: e.skipRange } : {}) })));
+}
+
+async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: FbcChannelEntry, deprecated: boolean, withManifests: boolean): Promise<Bundle> {
+  const name = value.name as string;
+  const properties = propertiesOf(value, at);
+  const values = (type: string): Doc[] => properties.filter((p) => p.type === type).map((p) => p.parsed);
+  const packageProperty = values('olm.package')[0];
+  const gvk = (p: Doc): Api => ({ group: String(p.group ?? ''), version: String(p.version ?? ''), kind: String(p.kind ?? ''), plural: '' });
+  const requiredApis = values('olm.gvk.required').map(gvk);
+  const dependencies: TypedValue[] = [
+    ...requiredApis.map((api) => ({ type: 'olm.gvk', value: goJson({ group: api.group, kind: api.kind, version: api.version }) })),
+    ...values('olm.package.required').map((p) => ({ type: 'olm.package', value: goJson({ packageName: p.packageName, version: p.versionRange }) })),
+    ...properties.filter((p) => p.type === 'olm.constraint').map(({ type, value: v }) => ({ type, value: v })),
+  ];
+  const manifests = withManifests ? await bundleObjects(values('olm.bundle.object'), dirname(file), `${at}: bundle ${name}`) : undefined;
+  const csvJson = manifests?.find((o) => (JSON.parse(o) as Doc).kind === 'ClusterServiceVersion');
+  const image = optionalString(value, 'image', at) ?? '';
+  return {
+    name,
+    package: pkg,
+    version: typeof packageProperty?.version === 'string' ? packageProperty.version : '',
+    image,
+    ...(entry.replaces ? { replaces: entry.replaces } : {}),
+    skips: entry.skips,
+    ...(entry.skipRange ? { skipRange: entry.skipRange } : {}),
+    relatedImages: relatedImagesOf(value, at),
+    providedApis: values('olm.gvk').map(gvk),
+    requiredApis,
+    properties: properties.filter((p) => withManifests || p.type !== 'olm.bundle.object').map(({ type, value: v }) => ({ type, value: v })),
+    dependencies,
+    ...(csvJson ? { csvJson } : {}),
+    ...(manifests ? { objects: manifests } : {}),
+    ...(deprecated ? { deprecated: true } : {}),
+  };
+}
+
+function propertiesOf(bundle: Doc, at: string): (TypedValue & { parsed: Doc })[] {
+  if (bundle.properties === undefined || bundle.properties === null) return [];
+  if (!Array.isArray(bundle.properties)) throw new CatalogError(`${at}: properties must be a list`);
+  return bundle.properties.map((p, i) => {
+    if (!isMapping(p) || typeof p.type !== 'string') throw new CatalogError(`${at}: properties[${i}] needs a string type`);
+    return { type: p.type, value: goJson(p.value ?? null), parsed: isMapping(p.value) ? p.value : {} };
+  });
+}
+
+function relatedImagesOf(bundle: Doc, at: string): RelatedImage[] {
+  if (bundle.relatedImages === undefined || bundle.relatedImages === null) return [];
+  if (!Array.isArray(bundle.relatedImages)) throw new CatalogError(`${at}: relatedImages must be a list`);
+  const images: RelatedImage[] = [];
+  bundle.relatedImages.forEach((r, i) => {
+    if (!isMapping(r)) throw new CatalogError(`${at}: relatedImages[${i}] must be an object`);
+    const image = optionalString(r, 'image', `${at}: relatedImages[${i}]`);
+    const name = optionalString(r, 'name', `${at}: relatedImages[${i}]`);
+    if (image && !images.some((seen) => seen.image === image)) images.push(name ? { name, image } : { image });
+  });
+  return images;
+}
+
+/** olm.bundle.object values hold a manifest inline (`data`, base64) or by `ref` (a path beside the file). */
+async function bundleObjects(objects: Doc[], baseDir: string, where: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [i, obj] of objects.entries()) {
+    let text: string;
+    let source: string;
+    if (typeof obj.data === 'string') {
+      text = Buffer.from(obj.data, 'base64').toString('utf8');
+      source = `${where} olm.bundle.object[${i}]`;
+    } else if (typeof obj.ref === 'string') {
+      source = join(baseDir, obj.ref);
+      try {
+        text = await readFile(source, 'utf8');
+      } catch (err) {
+        throw new CatalogError(`${where}: olm.bundle.object ref ${obj.ref}: ${(err as Error).message}`);
+      }
+    } else {
+      throw new CatalogError(`${where}: olm.bundle.object[${i}] has neither data nor ref`);
+    }
+    const doc = parseDocuments(text, source, { firstOnly: true })[0];
+    if (doc) out.push(goJson(doc.value));
+  }
+  return out;
+}
+
+function deprecatedBundleNames(doc: Doc, at: string): string[] {
+  if (!Array.isArray(doc.entries)) return [];
+  return doc.entries.flatMap((e, i) => {
+    const ref = isMapping(e) ? e.reference : undefined;
+    if (!isMapping(ref)) throw new CatalogError(`${at}: entries[${i}] needs a reference`);
+    return ref.schema === 'olm.bundle' && typeof ref.name === 'string' ? [ref.name] : [];
+  });
+}
+
+/** Files in lexical walk order, without `.indexignore` files and what they exclude. */
+async function catalogFiles(root: string): Promise<string[]> {
+  const matcher = new IgnoreMatcher();
+  const files: string[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    const dir = rel === '' ? root : join(root, rel);
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      throw new CatalogError(`cannot read file-based catalog folder ${dir}: ${(err as Error).message}`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const ignoreFile = entries.find((e) => e.name === INDEX_IGNORE && !e.isDirectory());
+    if (ignoreFile) matcher.add(rel, await readFile(join(dir, INDEX_IGNORE), 'utf8'));
+    for (const entry of entries) {
+      const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (!matcher.matches(path, true)) await visit(path);
+      } else if (entry.name !== INDEX_IGNORE && !matcher.matches(path, false)) {
+        files.push(join(root, path));
+      }
+    }
+  };
+  await visit('');
+  return files;
+}
+
+function requiredString(doc: Doc, key: string, at: string): string {
+  const value = doc[key];
+  if (typeof value !== 'string' || value === '') throw new CatalogError(`${at}: ${key} must be a non-empty string`);
+  return value;
+}
+
+function optionalString(doc: Doc, key: string, at: string): string | undefined {
+  const value = doc[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new CatalogError(`${at}: ${key} must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new CatalogError(`${what} must be a list of strings`);
+  return value as string[];
+}

@@ -1,0 +1,224 @@
+// Package manifest loading against upstream's own test data and its rules.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { allBundles, catalogImages, type Catalog } from '../../src/catalog/model.js';
+import { loadPackageManifests } from '../../src/catalog/packagemanifest/index.js';
+import { fixturesDir, fixturesMissing } from '../support/paths.js';
+import { csvDoc, writePackage } from './synthetic.js';
+
+const manifests = join(fixturesDir, 'manifests');
+const v5 = join(fixturesDir, 'db', 'bundles-v5.db');
+
+describe('upstream manifests/', { skip: fixturesMissing() }, () => {
+  let catalog: Catalog;
+  before(async () => {
+    catalog = await loadPackageManifests(manifests);
+  });
+
+  test('packages, default channels and channel heads', () => {
+    const summary = catalog.packages.map((p) => ({ name: p.name, defaultChannel: p.defaultChannel, heads: Object.fromEntries(p.channels.map((c) => [c.name, c.head])) }));
+    assert.deepEqual(summary, [
+      { name: 'etcd', defaultChannel: 'alpha', heads: { alpha: 'etcdoperator.v0.9.2', beta: 'etcdoperator.v0.9.0', stable: 'etcdoperator.v0.9.2' } },
+      { name: 'prometheus', defaultChannel: 'preview', heads: { preview: 'prometheusoperator.0.22.2' } },
+      {
+        name: 'strimzi-kafka-operator',
+        defaultChannel: 'stable',
+        heads: { stable: 'strimzi-cluster-operator.v0.11.1', beta: 'strimzi-cluster-operator.v0.12.1', alpha: 'strimzi-cluster-operator.v0.12.2' },
+      },
+    ]);
+  });
+
+  test('10 bundles, 7 channels and the bundles of each channel', () => {
+    assert.equal(allBundles(catalog).length, 10);
+    const perChannel = Object.fromEntries(catalog.packages.flatMap((p) => p.channels.map((c) => [`${p.name}/${c.name}`, c.entries.length])));
+    assert.deepEqual(perChannel, {
+      'etcd/alpha': 3, 'etcd/beta': 2, 'etcd/stable': 3, 'prometheus/preview': 3,
+      'strimzi-kafka-operator/stable': 2, 'strimzi-kafka-operator/beta': 3, 'strimzi-kafka-operator/alpha': 4,
+    });
+  });
+
+  test('12 distinct related images: 4 docker.io short names with tags, the rest quay.io digests', () => {
+    const images = catalogImages(catalog);
+    assert.equal(images.length, 12);
+    assert.deepEqual(images.filter((i) => !i.startsWith('quay.io/')), ['strimzi/cluster-operator:0.11.0', 'strimzi/cluster-operator:0.11.1', 'strimzi/operator:0.12.1', 'strimzi/operator:0.12.2']);
+    assert.ok(images.filter((i) => i.startsWith('quay.io/')).every((i) => /@sha256:[0-9a-f]{64}$/.test(i)));
+  });
+
+  test('etcdoperator.v0.9.2 has the operator image and two etcd digests, named as the CSV names them', () => {
+    const bundle = allBundles(catalog).find((b) => b.name === 'etcdoperator.v0.9.2')!;
+    assert.deepEqual(bundle.relatedImages.map((r) => [r.name, r.image.replace(/@sha256:.*/, '')]), [
+      [undefined, 'quay.io/coreos/etcd-operator'],
+      ['etcd-v3.4.0', 'quay.io/coreos/etcd'],
+      ['etcd-3.4.1', 'quay.io/coreos/etcd'],
+    ]);
+    assert.equal(bundle.image, '');
+    assert.equal(bundle.version, '0.9.2');
+    assert.equal(bundle.skipRange, '< 0.6.0');
+    assert.equal(bundle.replaces, 'etcdoperator.v0.9.0');
+    assert.deepEqual(bundle.skips, ['etcdoperator.v0.9.1']);
+  });
+
+  test('related images per bundle are the related_image rows upstream wrote', () => {
+    const db = new Database(v5, { readonly: true });
+    const expected = (db.prepare('select operatorbundle_name, image from related_image').all() as { operatorbundle_name: string; image: string }[])
+      .map((r) => `${r.operatorbundle_name} ${r.image}`)
+      .sort();
+    db.close();
+    const actual = allBundles(catalog).flatMap((b) => b.relatedImages.map((r) => `${b.name} ${r.image}`)).sort();
+    assert.deepEqual(actual, expected);
+  });
+
+  test('a CSV is found by its first document, and shares the CRD files beside it (etcd/0.9.2)', () => {
+    const v090 = allBundles(catalog).find((b) => b.name === 'etcdoperator.v0.9.0')!;
+    const v092 = allBundles(catalog).find((b) => b.name === 'etcdoperator.v0.9.2')!;
+    const kinds = (objects: readonly string[] | undefined): string[] => (objects ?? []).map((o) => JSON.parse(o) as { kind: string; metadata: { name: string } }).map((o) => `${o.kind}/${o.metadata.name}`);
+    assert.deepEqual(kinds(v090.objects), [
+      'CustomResourceDefinition/etcdbackups.etcd.database.coreos.com',
+      'CustomResourceDefinition/etcdclusters.etcd.database.coreos.com',
+      'ClusterServiceVersion/etcdoperator.v0.9.0',
+      'CustomResourceDefinition/etcdrestores.etcd.database.coreos.com',
+    ]);
+    assert.ok(kinds(v092.objects).includes('ClusterServiceVersion/etcdoperator.v0.9.2'));
+    assert.ok(!kinds(v092.objects).includes('ClusterServiceVersion/etcdoperator.v0.9.0'));
+  });
+
+  test('strimzi is a flat package: every CRD beside the CSVs belongs to each bundle', () => {
+    const strimzi = catalog.packages.find((p) => p.name === 'strimzi-kafka-operator')!;
+    for (const bundle of strimzi.bundles) {
+      const objects = (bundle.objects ?? []).map((o) => (JSON.parse(o) as { kind: string }).kind);
+      assert.equal(objects.filter((k) => k === 'ClusterServiceVersion').length, 1, bundle.name);
+      assert.equal(objects.filter((k) => k === 'CustomResourceDefinition').length, 7, bundle.name);
+    }
+  });
+
+  test('APIs, properties and dependencies of etcdoperator.v0.9.2', () => {
+    const bundle = allBundles(catalog).find((b) => b.name === 'etcdoperator.v0.9.2')!;
+    assert.deepEqual(bundle.providedApis.map((a) => `${a.plural}.${a.group}/${a.version} ${a.kind}`).sort(), [
+      'etcdbackups.etcd.database.coreos.com/v1beta2 EtcdBackup',
+      'etcdclusters.etcd.database.coreos.com/v1beta2 EtcdCluster',
+      'etcdrestores.etcd.database.coreos.com/v1beta2 EtcdRestore',
+    ]);
+    assert.deepEqual(bundle.requiredApis.map((a) => a.kind), ['EtcdCluster']);
+    assert.deepEqual(bundle.dependencies, [{ type: 'olm.gvk', value: '{"group":"etcd.database.coreos.com","kind":"EtcdCluster","version":"v1beta2"}' }]);
+    const props = bundle.properties.map((p) => `${p.type} ${p.value}`);
+    assert.ok(props.includes('olm.package {"packageName":"etcd","version":"0.9.2"}'));
+    assert.ok(props.includes('olm.gvk {"group":"etcd.database.coreos.com","kind":"EtcdBackup","version":"v1beta2"}'));
+    // entries of the CSV's olm.properties annotation
+    assert.ok(props.includes('olm.label {"label":"testlabel"}'));
+  });
+
+  test('a CSV is stored as Go writes JSON: sorted keys and \\u003c escapes, byte for byte as upstream', () => {
+    const db = new Database(v5, { readonly: true });
+    const upstream = db.prepare('select csv, bundle from operatorbundle where name = ?');
+    for (const name of ['prometheusoperator.0.14.0', 'strimzi-cluster-operator.v0.12.1']) {
+      const row = upstream.get(name) as { csv: Buffer; bundle: Buffer };
+      const bundle = allBundles(catalog).find((b) => b.name === name)!;
+      assert.equal(`${bundle.csvJson}\n`, row.csv.toString('utf8'), name);
+      assert.equal(bundle.objects!.map((o) => `${o}\n`).join(''), row.bundle.toString('utf8'), name);
+    }
+    db.close();
+  });
+
+  test('the invalid-bundle fixture fails naming the CSV file and the mistyped field', async () => {
+    await assert.rejects(loadPackageManifests(join(fixturesDir, 'package-manifests-invalid-bundle')), (err: Error) => {
+      assert.match(err.message, /bundle 3scale-community-operator\.v0\.3\.0 \(.*3scale-community-operator\.v0\.3\.0\.clusterserviceversion\.yaml\)/);
+      assert.match(err.message, /containers\[0\]\.env\[3\]\.value: expected a string, got number/);
+      return true;
+    });
+  });
+});
+
+describe('loader rules on generated manifests', () => {
+  let root: string;
+  let n = 0;
+  const fresh = async (): Promise<string> => {
+    const dir = join(root, `case-${n++}`);
+    await mkdir(dir);
+    return dir;
+  };
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('an owned CRD missing from the bundle folder fails naming the CSV and the CRD', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'demo', { stable: 'demo.v1.0.0' }, [{ name: 'demo.v1.0.0', version: '1.0.0', owns: ['gadgets'], omitCrds: true }]);
+    await assert.rejects(loadPackageManifests(dir), (err: Error) => {
+      assert.match(err.message, /^bundle demo\.v1\.0\.0 \(.*demo\.v1\.0\.0\.clusterserviceversion\.yaml\): owned CRD gadgets\.example\.com\/v1 \(kind Gadget\) not found in .*demo\/1\.0\.0$/);
+      return true;
+    });
+  });
+
+  test('malformed YAML fails naming the file, line and column', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'demo', { stable: 'demo.v1.0.0' }, [{ name: 'demo.v1.0.0', version: '1.0.0' }]);
+    const broken = join(dir, 'demo', '1.0.0', 'broken.yaml');
+    await writeFile(broken, 'kind: ConfigMap\nmetadata:\n  name: x\n  labels: a: b\n');
+    await assert.rejects(loadPackageManifests(dir), (err: Error) => {
+      assert.equal(err.message, `${broken}:4:11: Nested mappings are not allowed in compact mappings`);
+      return true;
+    });
+  });
+
+  test('a replaces cycle names both bundles', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'loop', { stable: 'loop.v2' }, [
+      { name: 'loop.v1', version: '1.0.0', replaces: 'loop.v2' },
+      { name: 'loop.v2', version: '2.0.0', replaces: 'loop.v1' },
+    ]);
+    await assert.rejects(loadPackageManifests(dir), /Cycle detected, loop\.v1 replaces loop\.v2 \(package loop \(.*loop\.package\.yaml\), channel stable\)/);
+  });
+
+  test('replacing a bundle that does not exist names both bundles', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'gap', { stable: 'gap.v2' }, [{ name: 'gap.v2', version: '2.0.0', replaces: 'gap.v1' }]);
+    await assert.rejects(loadPackageManifests(dir), /Invalid bundle gap\.v2, replaces nonexistent bundle gap\.v1/);
+  });
+
+  test('without defaultChannel and with two channels there is no default', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'two', { a: 'two.v1', b: 'two.v1' }, [{ name: 'two.v1', version: '1.0.0' }]);
+    await assert.rejects(loadPackageManifests(dir), /no default channel specified for two/);
+  });
+
+  test('skips add entries only for bundles that exist; depth follows upstream', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'skip', { stable: 'skip.v3' }, [
+      { name: 'skip.v1', version: '1.0.0' },
+      { name: 'skip.v2', version: '2.0.0', replaces: 'skip.v1' },
+      { name: 'skip.v3', version: '3.0.0', replaces: 'skip.v1', skips: ['skip.v2', 'skip.v2-gone'] },
+    ]);
+    const [pkg] = (await loadPackageManifests(dir)).packages;
+    assert.deepEqual(pkg!.channels[0]!.entries.map((e) => [e.bundle, e.depth]), [['skip.v3', 0], ['skip.v2', 1], ['skip.v1', 3]]);
+  });
+
+  test('hidden names are skipped, JSON CSVs count, and a CSV file may have any name', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'odd', { stable: 'odd.v2' }, [{ name: 'odd.v1', version: '1.0.0' }]);
+    await mkdir(join(dir, 'odd', '2.0.0'));
+    await writeFile(join(dir, 'odd', '2.0.0', 'whatever.json'), JSON.stringify(csvDoc({ name: 'odd.v2', version: '2.0.0', replaces: 'odd.v1' }), null, 2));
+    await mkdir(join(dir, '.hidden'));
+    await writeFile(join(dir, '.hidden', 'broken.yaml'), 'a: [');
+    await writeFile(join(dir, 'odd', '.broken.yaml'), 'a: [');
+    const [pkg] = (await loadPackageManifests(dir)).packages;
+    assert.deepEqual(pkg!.bundles.map((b) => b.name), ['odd.v1', 'odd.v2']);
+    assert.deepEqual(pkg!.channels[0]!.entries.map((e) => e.bundle), ['odd.v2', 'odd.v1']);
+  });
+
+  test('only the first document of a file counts', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'multi', { stable: 'multi.v1' }, [{ name: 'multi.v1', version: '1.0.0' }]);
+    const csvFile = join(dir, 'multi', '1.0.0', 'multi.v1.clusterserviceversion.yaml');
+    // A second document with a packageName does not declare a package; a broken third one is never read.
+    await writeFile(csvFile, `${await readFile(csvFile, 'utf8')}---\npackageName: ghost\nchannels: []\n---\na: [\n`);
+    const catalog = await loadPackageManifests(dir);
+    assert.deepEqual(catalog.packages.map((p) => p.name), ['multi']);
+  });
+});
