@@ -1,10 +1,9 @@
 // One mirror run as both `image mirror` and `catalog mirror` do it: plan, warn, then either show
 // the plan (dry run) or execute it with progress and a closing summary.
-import { executePlan, type MirrorResult } from './execute.js';
+import { executePlan, type ExecutingClient, type MirrorResult } from './execute.js';
 import type { Mapping } from './mapping.js';
 import { describePlan, planMirror, type Plan, type PlanningClient, type PlanOptions } from './plan.js';
 import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
-import type { ExecutingClient } from './execute.js';
 
 export interface MirrorRunOptions extends PlanOptions {
   dryRun?: boolean;
@@ -20,20 +19,25 @@ export interface MirrorRunOutcome {
   failures: number;
 }
 
+/**
+ * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
+ * downloads show up in the same output; by default one is made for `streams`.
+ */
 export async function runMirror(client: PlanningClient & ExecutingClient, mappings: readonly Mapping[], opts: MirrorRunOptions,
-  streams: ProgressStreams): Promise<MirrorRunOutcome> {
+  streams: ProgressStreams, reporter = new ProgressReporter(streams)): Promise<MirrorRunOutcome> {
   const plan = await planMirror(client, mappings, opts);
-  for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
   if (opts.dryRun) {
+    // The plan tree already shows skipped images and changed digests.
     streams.stderr.write(describePlan(plan));
     streams.stderr.write('info: dry run: nothing was written\n');
     return { plan, failures: plan.failed.length };
   }
+  for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
   if (plan.failed.length > 0 && !opts.continueOnError) {
     streams.stderr.write(summaryText(plan));
     return { plan, failures: plan.failed.length };
   }
-  const reporter = new ProgressReporter(plan, streams);
+  reporter.start(plan);
   const result = await executePlan(client, plan, {
     maxPerRegistry: opts.maxPerRegistry, continueOnError: opts.continueOnError, onEvent: reporter.onEvent,
   });

@@ -1,0 +1,204 @@
+// The mirror executor: carries out a Plan with bounded parallelism per registry.
+// Order is enforced by dependencies, not phases: a manifest is pushed once its blobs and children
+// are in, a mount waits for the upload it mounts from, and a tag is written last, so a tag never
+// points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { formatReference, withTag } from '../reference/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { KeyedLimiter, Once } from './limit.js';
+import type { Plan, PlannedBlob, PlannedImage, PlannedManifest } from './plan.js';
+
+/** What the executor needs from a registry client. */
+export type ExecutingClient = Pick<RegistryClient, 'getBlob' | 'pushBlob' | 'mountBlob' | 'putManifest'>;
+
+export type MirrorEvent =
+  | { type: 'image-started'; image: PlannedImage }
+  /** `written` is false when the destination already was this image. */
+  | { type: 'image-done'; image: PlannedImage; digest: string; written: boolean }
+  | { type: 'image-failed'; image: PlannedImage; error: Error }
+  /** A blob is in its target repository; `action` is what actually happened (a refused mount becomes an upload). */
+  | { type: 'blob-done'; blob: PlannedBlob; action: 'upload' | 'mount' }
+  /** Bytes streamed for an upload since the last event (negative when a retry starts over). */
+  | { type: 'bytes'; blob: PlannedBlob; bytes: number }
+  | { type: 'warning'; message: string };
+
+export interface ExecuteOptions {
+  /** Parallel operations per registry (default 6). */
+  maxPerRegistry?: number;
+  /** Keep mirroring the other images after one failed (default: stop starting new ones). */
+  continueOnError?: boolean;
+  onEvent?: (event: MirrorEvent) => void;
+}
+
+/** What was transferred (bytes: uploaded ones as streamed, mounted ones by their size). */
+export interface TransferStats {
+  blobsUploaded: number;
+  bytesUploaded: number;
+  blobsMounted: number;
+  bytesMounted: number;
+  manifestsPushed: number;
+}
+
+export interface MirrorResult extends Readonly<TransferStats> {
+  /** Pushed or (re)tagged. */
+  readonly written: PlannedImage[];
+  /** The destination already was this image. */
+  readonly present: PlannedImage[];
+  readonly failed: { image: PlannedImage; error: Error }[];
+  /** Not attempted because an earlier image failed (without continueOnError). */
+  readonly notStarted: PlannedImage[];
+  readonly durationMs: number;
+}
+
+/** Images started ahead per allowed connection: enough to keep every connection busy, few enough to finish images early. */
+const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
+
+export async function executePlan(client: ExecutingClient, plan: Plan, opts: ExecuteOptions = {}): Promise<MirrorResult> {
+  const maxPerRegistry = opts.maxPerRegistry ?? 6;
+  const run = new Execution(client, new KeyedLimiter(maxPerRegistry), opts.onEvent ?? (() => undefined));
+  const started = Date.now();
+  const written: PlannedImage[] = [];
+  const present: PlannedImage[] = [];
+  const failed: MirrorResult['failed'] = [];
+  const notStarted: PlannedImage[] = [];
+
+  let stop = false;
+  let next = 0;
+  const worker = async () => {
+    for (let image = plan.images[next++]; image !== undefined; image = plan.images[next++]) {
+      if (stop) {
+        notStarted.push(image);
+        continue;
+      }
+      try {
+        (await run.image(image) ? written : present).push(image);
+      } catch (err) {
+        failed.push({ image, error: err as Error });
+        if (!opts.continueOnError) stop = true;
+      }
+    }
+  };
+  const workers = Math.min(plan.images.length, maxPerRegistry * IMAGES_IN_FLIGHT_PER_CONNECTION);
+  await Promise.all(Array.from({ length: workers }, worker));
+  // A failed image may leave shared uploads running; finish them before the caller closes the client.
+  await run.settled();
+  return { written, present, failed, notStarted, ...run.stats, durationMs: Date.now() - started };
+}
+
+class Execution {
+  private readonly blobs = new Once<void>();
+  private readonly manifests = new Once<void>();
+  private readonly tasks = new Set<Promise<unknown>>();
+  readonly stats: TransferStats = { blobsUploaded: 0, bytesUploaded: 0, blobsMounted: 0, bytesMounted: 0, manifestsPushed: 0 };
+
+  constructor(private readonly client: ExecutingClient, private readonly limiter: KeyedLimiter, private readonly emit: (e: MirrorEvent) => void) {}
+
+  /** Mirrors one image; true when something was written, false when it was already there. */
+  async image(image: PlannedImage): Promise<boolean> {
+    const { root } = image;
+    if (image.action === 'present') {
+      this.emit({ type: 'image-done', image, digest: root.digest, written: false });
+      return false;
+    }
+    this.emit({ type: 'image-started', image });
+    try {
+      const tag = image.mapping.destination.tag;
+      if (tag === undefined) {
+        await this.manifest(root);
+      } else {
+        // Everything the manifest refers to first; then one PUT by tag, which makes the tag appear complete.
+        await Promise.all(this.prerequisites(root));
+        await this.put(root, withTag(image.mapping.destination, tag));
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.emit({ type: 'image-failed', image, error });
+      throw error;
+    }
+    this.emit({ type: 'image-done', image, digest: root.digest, written: true });
+    return true;
+  }
+
+  /** Resolves when every started blob and manifest task has finished, whatever the outcome. */
+  async settled(): Promise<void> {
+    // Settling tasks can start no new ones, but loop in case a late one was added meanwhile.
+    for (let seen = -1; seen !== this.tasks.size;) {
+      seen = this.tasks.size;
+      await Promise.allSettled([...this.tasks]);
+    }
+  }
+
+  private prerequisites(m: PlannedManifest): Promise<void>[] {
+    return m.present ? [] : [...m.children.map((c) => this.manifest(c)), ...m.blobs.map((b) => this.blob(b))];
+  }
+
+  /** Pushes a manifest by digest, after its blobs and children; once per repository and digest. */
+  private manifest(m: PlannedManifest): Promise<void> {
+    return this.track(this.manifests.get(`${m.registry}/${m.repository}@${m.digest}`, async () => {
+      if (m.present) return;
+      await Promise.all(this.prerequisites(m));
+      await this.put(m, { registry: m.registry, repository: m.repository, digest: m.digest });
+    }));
+  }
+
+  private async put(m: PlannedManifest, ref: Parameters<ExecutingClient['putManifest']>[0]): Promise<void> {
+    const digest = await this.limiter.run(m.registry, () => this.client.putManifest(ref, { mediaType: m.mediaType, bytes: m.bytes }), true);
+    if (digest !== m.digest) {
+      throw new Error(`pushing manifest ${formatReference(ref)}: the registry stored it as ${digest}, expected ${m.digest}`);
+    }
+    this.stats.manifestsPushed++;
+  }
+
+  /** Gets a blob into its target repository: once per repository and digest. */
+  private blob(b: PlannedBlob): Promise<void> {
+    return this.track(this.blobs.get(`${b.registry}/${b.repository}@${b.digest}`, async () => {
+      if (b.action === 'present') return;
+      if (b.action === 'mount' && b.mountFrom !== undefined) {
+        // A failed upload fails its mounts too: uploading again from the same source would fail the same way.
+        if (b.after) await this.blob(b.after);
+        const from = b.mountFrom;
+        if (await this.limiter.run(b.registry, () => this.client.mountBlob(b.registry, b.repository, b.digest, from))) {
+          this.stats.blobsMounted++;
+          this.stats.bytesMounted += b.size;
+          this.emit({ type: 'blob-done', blob: b, action: 'mount' });
+          return;
+        }
+        this.emit({ type: 'warning', message: `${b.registry} refused to mount ${b.digest} from ${from} into ${b.repository}; uploading it instead` });
+      }
+      await this.upload(b);
+    }));
+  }
+
+  private async upload(b: PlannedBlob): Promise<void> {
+    let sent = 0;
+    await this.limiter.run(b.registry, () => this.client.pushBlob(b.registry, b.repository, b.digest, b.size, async () => {
+      if (sent > 0) this.emit({ type: 'bytes', blob: b, bytes: -sent }); // a retry starts from the beginning
+      sent = 0;
+      const source = await this.client.getBlob(b.source.registry, b.source.repository, b.digest, { size: b.size });
+      return countBytes(source, (n) => {
+        sent += n;
+        this.emit({ type: 'bytes', blob: b, bytes: n });
+      });
+    }));
+    this.stats.blobsUploaded++;
+    this.stats.bytesUploaded += sent;
+    this.emit({ type: 'blob-done', blob: b, action: 'upload' });
+  }
+
+  private track<T>(task: Promise<T>): Promise<T> {
+    this.tasks.add(task);
+    return task;
+  }
+}
+
+/** Passes `source` through unchanged, reporting each chunk's size; source errors reach the reader. */
+function countBytes(source: Readable, onBytes: (n: number) => void): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+  // pipeline (unlike pipe) forwards a source error, such as a digest mismatch, to the counter.
+  return pipeline(source, counter, () => undefined);
+}

@@ -1,0 +1,489 @@
+// The mirror planner: reads every source image tree, applies the platform filter, asks the targets
+// what they already hold and decides, per target repository, which blobs to upload, mount or skip
+// and which manifests and tags to write. Planning only reads; nothing is written to any registry.
+import { sha256Digest } from '../manifest/digest.js';
+import { parseManifest, platformString, type Descriptor, type ParsedManifest } from '../manifest/manifest.js';
+import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { ManifestNotFoundError } from '../registry/errors.js';
+import { count, formatBytes } from './format.js';
+import { KeyedLimiter, Once } from './limit.js';
+import { describeMapping, type Mapping } from './mapping.js';
+
+/** What the planner needs from a registry client (reads only). */
+export type PlanningClient = Pick<RegistryClient, 'getManifest' | 'headManifest' | 'blobSize'>;
+
+export interface PlanOptions {
+  /** Keep only manifest-list entries whose `os/arch[/variant]` matches (oc semantics: matched anywhere). */
+  filterByOs?: RegExp;
+  /** With a filter: push a (filtered) list even when a single entry is left. */
+  keepManifestList?: boolean;
+  /** Write every blob and manifest even when the target already has it. */
+  force?: boolean;
+  /** A source that does not exist becomes a warning instead of a failure. */
+  skipMissing?: boolean;
+  /** Upload blobs instead of mounting them from another repository of the same registry. */
+  skipMount?: boolean;
+  /** Parallel requests per registry while planning (default 6). */
+  maxPerRegistry?: number;
+}
+
+/** A manifest read from the source, with what it references. Immutable, shared between mappings. */
+export interface SourceManifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly bytes: Buffer;
+  /** `os/arch[/variant]` from the list entry that referenced it. */
+  readonly platform?: string;
+  readonly children: readonly SourceManifest[];
+  /** Config and layers of an image manifest (layers that must not be redistributed are left out). */
+  readonly blobs: readonly Descriptor[];
+}
+
+export type BlobAction = 'upload' | 'mount' | 'present';
+
+export interface PlannedBlob {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly mediaType: string;
+  /** Where the bytes come from. */
+  readonly source: { readonly registry: string; readonly repository: string };
+  action: BlobAction;
+  /** For `mount`: the repository in the same registry that holds (or will hold) the blob. */
+  mountFrom?: string;
+  /** For `mount`: the upload in this run the mount must wait for (undefined when the blob is already there). */
+  after?: PlannedBlob;
+}
+
+/** A manifest to be in one target repository. Shared by every image that needs it there. */
+export interface PlannedManifest {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly bytes: Buffer;
+  readonly platform?: string;
+  /** Manifests a list refers to: they are pushed before it. */
+  readonly children: readonly PlannedManifest[];
+  readonly blobs: readonly PlannedBlob[];
+  /** The target repository already has this manifest (by digest). */
+  present: boolean;
+}
+
+/**
+ * push: manifests (and blobs) are written, then the tag;
+ * tag: the manifest is in the repository already, only the tag is (re)written;
+ * present: the destination already is this image: nothing to do.
+ */
+export type ImageAction = 'push' | 'tag' | 'present';
+
+export interface DigestChange {
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+}
+
+export interface PlannedImage {
+  readonly mapping: Mapping;
+  /** What the source resolved to. */
+  readonly sourceDigest: string;
+  /** What the destination will hold; differs from sourceDigest only when filtering rewrote a manifest list. */
+  readonly root: PlannedManifest;
+  readonly digestChange?: DigestChange;
+  readonly action: ImageAction;
+}
+
+export interface SkippedImage {
+  readonly mapping: Mapping;
+  readonly reason: string;
+}
+
+export interface FailedImage {
+  readonly mapping: Mapping;
+  readonly error: Error;
+}
+
+export interface PlanTotals {
+  images: number;
+  imagesToPush: number;
+  imagesToTag: number;
+  imagesPresent: number;
+  imagesSkipped: number;
+  imagesFailed: number;
+  manifestsToPush: number;
+  blobsToUpload: number;
+  bytesToUpload: number;
+  blobsToMount: number;
+  bytesToMount: number;
+  blobsPresent: number;
+  bytesPresent: number;
+}
+
+export interface Plan {
+  /** In mapping order. */
+  readonly images: readonly PlannedImage[];
+  readonly skipped: readonly SkippedImage[];
+  /** Sources that could not be read or targets that could not be queried. */
+  readonly failed: readonly FailedImage[];
+  /** Every blob of every repository once, in the order the decisions were made. */
+  readonly blobs: readonly PlannedBlob[];
+  readonly totals: PlanTotals;
+}
+
+export async function planMirror(client: PlanningClient, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
+  const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
+  const reader = new SourceReader(client, limiter);
+  const targets = new TargetState(client, limiter, opts.force ?? false);
+  const skipped: SkippedImage[] = [];
+  const failed: FailedImage[] = [];
+
+  const outcomes = await Promise.all(mappings.map(async (mapping) => {
+    try {
+      // Ask the destination while the source answers (latency adds up per image over real networks);
+      // a source error still comes first, so --skip-missing sees it.
+      const atTag = targets.digestAtTag(mapping.destination);
+      atTag.catch(() => undefined); // awaited below, once the source answered: not an unhandled rejection meanwhile
+      const top = await reader.top(mapping.source);
+      // Re-runs: the destination tag already holds the source image, so its tree need not be read.
+      if (!opts.filterByOs && await atTag === top.digest) {
+        const root = targets.presentManifest(mapping.destination, top, mapping.source);
+        const image: PlannedImage = { mapping, sourceDigest: top.digest, root, action: 'present' };
+        return image;
+      }
+      const tree = await reader.tree(mapping.source);
+      const selected = opts.filterByOs ? selectPlatforms(tree, opts.filterByOs, opts.keepManifestList ?? false) : { root: tree };
+      if ('none' in selected) {
+        skipped.push({ mapping, reason: selected.none });
+        return undefined;
+      }
+      const root = targets.manifest(mapping.destination, selected.root, mapping.source);
+      const action = await targets.imageAction(mapping.destination, root);
+      const image: PlannedImage = { mapping, sourceDigest: tree.digest, root, action, digestChange: selected.change };
+      return image;
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (error instanceof ManifestNotFoundError && opts.skipMissing) {
+        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist` });
+      } else {
+        failed.push({ mapping, error });
+      }
+      return undefined;
+    }
+  }));
+  const images = outcomes.filter((i): i is PlannedImage => i !== undefined);
+
+  const blobs = targets.blobsToWrite(images);
+  await decideBlobs(blobs, knownHolders(images), opts, (b) => targets.hasBlob(b));
+
+  // Skips and failures were collected in completion order; report them in mapping order.
+  const position = new Map(mappings.map((m, i) => [m, i]));
+  const byPosition = (a: { mapping: Mapping }, b: { mapping: Mapping }) => position.get(a.mapping)! - position.get(b.mapping)!;
+  skipped.sort(byPosition);
+  failed.sort(byPosition);
+  return { images, skipped, failed, blobs, totals: computeTotals(images, skipped, failed, blobs) };
+}
+
+/** Reads source manifests once each: the top one alone (its digest), or whole trees (list -> children -> config + layers). */
+class SourceReader {
+  private readonly tops = new Once<{ digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }>();
+  private readonly trees = new Once<SourceManifest>();
+
+  constructor(private readonly client: PlanningClient, private readonly limiter: KeyedLimiter) {}
+
+  /** One request: enough to compare digests with the destination. */
+  top(ref: ImageReference) {
+    return this.tops.get(formatReference(ref), async () => {
+      const fetched = await this.limiter.run(ref.registry, () => this.client.getManifest(ref));
+      return { ...fetched, parsed: parseManifest(fetched.bytes, fetched.mediaType, formatReference(ref)) };
+    });
+  }
+
+  tree(ref: ImageReference): Promise<SourceManifest> {
+    return this.trees.get(formatReference(ref), async () => {
+      const { digest, mediaType, bytes, parsed } = await this.top(ref);
+      if (parsed.kind === 'image') {
+        const blobs = [parsed.config, ...parsed.layers.filter(isDistributable)];
+        return { digest, mediaType, bytes, children: [], blobs };
+      }
+      const repo = { registry: ref.registry, repository: ref.repository };
+      const children = await Promise.all(parsed.manifests.map(async (entry) => {
+        const child = await this.tree(withDigest(repo, entry.digest));
+        // The platform belongs to the list entry, not to the manifest (one manifest may be listed twice).
+        return entry.platform ? { ...child, platform: platformString(entry.platform) } : child;
+      }));
+      return { digest, mediaType, bytes, children, blobs: [] };
+    });
+  }
+}
+
+/** Foreign (Windows base) and non-distributable layers are fetched by clients from their URLs, never copied. */
+const isDistributable = (layer: Descriptor) => !/foreign|nondistributable/.test(layer.mediaType);
+
+type Selection = { root: SourceManifest; change?: DigestChange } | { none: string };
+
+/** Applies --filter-by-os to a manifest list; single images are left alone (as in oc). */
+export function selectPlatforms(tree: SourceManifest, filter: RegExp, keepManifestList: boolean): Selection {
+  if (tree.blobs.length > 0 || tree.children.length === 0) return { root: tree };
+  // A global or sticky regex would remember lastIndex between tests.
+  const pattern = new RegExp(filter.source, filter.flags.replace(/[gy]/g, ''));
+  // An entry without a platform is tested as '' (oc tests "/"), so `.*` keeps every entry and a list stays whole.
+  const matches = (c: SourceManifest) => pattern.test(c.platform ?? '');
+  const kept = tree.children.filter(matches);
+  const names = (list: readonly SourceManifest[]) => list.map((c) => c.platform ?? c.digest).join(', ');
+  if (kept.length === 0) {
+    return { none: `no entry of manifest list ${tree.digest} matches --filter-by-os ${filter.source} (it has ${names(tree.children)})` };
+  }
+  if (kept.length === tree.children.length) return { root: tree };
+  if (kept.length === 1 && !keepManifestList) {
+    const only = kept[0];
+    return { root: only, change: { from: tree.digest, to: only.digest, reason: `only ${only.platform} matches --filter-by-os: that image is mirrored instead of the manifest list` } };
+  }
+  const list = JSON.parse(tree.bytes.toString('utf8')) as { manifests: unknown[] };
+  list.manifests = list.manifests.filter((_, i) => matches(tree.children[i]));
+  const bytes = Buffer.from(JSON.stringify(list, null, 3));
+  const digest = sha256Digest(bytes);
+  const root: SourceManifest = { ...tree, bytes, digest, children: kept };
+  return { root, change: { from: tree.digest, to: digest, reason: `manifest list filtered to ${names(kept)} (${kept.length} of ${tree.children.length} entries)` } };
+}
+
+/** What the target registries hold, asked once per manifest and blob. */
+class TargetState {
+  private readonly manifests = new Map<string, PlannedManifest>();
+  private readonly manifestPresence = new Once<boolean>();
+  private readonly tags = new Once<{ digest: string } | undefined>();
+  private readonly blobsByKey = new Map<string, PlannedBlob>();
+
+  constructor(private readonly client: PlanningClient, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
+
+  /** The planned manifest tree for `source` in the destination's repository (shared when already planned). */
+  manifest(destination: ImageReference, source: SourceManifest, from: ImageReference): PlannedManifest {
+    const key = `${destination.registry}/${destination.repository}@${source.digest}`;
+    let planned = this.manifests.get(key);
+    if (planned === undefined) {
+      const blobs = source.blobs.map((d) => this.blob(destination, d, from));
+      const children = source.children.map((c) => this.manifest(destination, c, from));
+      planned = {
+        registry: destination.registry, repository: destination.repository, digest: source.digest, mediaType: source.mediaType,
+        bytes: source.bytes, platform: source.platform, children, blobs, present: false,
+      };
+      this.manifests.set(key, planned);
+    }
+    return planned;
+  }
+
+  /**
+   * A manifest the destination is known to hold. Only its own blobs are listed (an image's config and
+   * layers, from the bytes at hand): they tell other repositories of the registry where to mount from.
+   */
+  presentManifest(destination: ImageReference, top: { digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }, from: ImageReference): PlannedManifest {
+    const descriptors = top.parsed.kind === 'image' ? [top.parsed.config, ...top.parsed.layers.filter(isDistributable)] : [];
+    return {
+      registry: destination.registry, repository: destination.repository, digest: top.digest, mediaType: top.mediaType,
+      bytes: top.bytes, children: [], blobs: descriptors.map((d) => this.blob(destination, d, from)), present: true,
+    };
+  }
+
+  /** The digest the destination's tag points at; undefined when there is none (or under --force, which never skips). */
+  async digestAtTag(destination: ImageReference): Promise<string | undefined> {
+    if (this.force || destination.tag === undefined) return undefined;
+    const tag = destination.tag;
+    const head = await this.tags.get(formatReference(destination), () =>
+      this.limiter.run(destination.registry, () => this.client.headManifest(withTag(destination, tag))));
+    return head?.digest;
+  }
+
+  /** Decides the image action and marks which manifests of its tree the target already has. */
+  async imageAction(destination: ImageReference, root: PlannedManifest): Promise<ImageAction> {
+    if (this.force) return 'push';
+    if (await this.digestAtTag(destination) === root.digest) {
+      root.present = true;
+      return 'present';
+    }
+    const everything = allManifests(root);
+    await Promise.all(everything.map(async (m) => { m.present = await this.hasManifest(m); }));
+    if (root.present) return destination.tag === undefined ? 'present' : 'tag';
+    return 'push';
+  }
+
+  /** Blobs of the manifests that will be pushed, deduplicated per repository, in image order. */
+  blobsToWrite(images: readonly PlannedImage[]): PlannedBlob[] {
+    const seen = new Set<PlannedBlob>();
+    for (const image of images) {
+      if (image.action !== 'push') continue;
+      for (const m of manifestsToPush(image.root)) for (const b of m.blobs) seen.add(b);
+    }
+    return [...seen];
+  }
+
+  /** Whether the blob's repository holds it; a failed question counts as no (writing it then reports the real problem). */
+  async hasBlob(b: PlannedBlob): Promise<boolean> {
+    try {
+      return await this.limiter.run(b.registry, () => this.client.blobSize(b.registry, b.repository, b.digest)) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  private hasManifest(m: PlannedManifest): Promise<boolean> {
+    return this.manifestPresence.get(`${m.registry}/${m.repository}@${m.digest}`, async () => {
+      const head = await this.limiter.run(m.registry, () => this.client.headManifest({ registry: m.registry, repository: m.repository, digest: m.digest }));
+      return head !== undefined;
+    });
+  }
+
+  private blob(destination: ImageReference, d: Descriptor, source: ImageReference): PlannedBlob {
+    const key = `${destination.registry}/${destination.repository}@${d.digest}`;
+    let blob = this.blobsByKey.get(key);
+    if (blob === undefined) {
+      blob = {
+        registry: destination.registry, repository: destination.repository, digest: d.digest, size: d.size, mediaType: d.mediaType,
+        source: { registry: source.registry, repository: source.repository }, action: 'upload',
+      };
+      this.blobsByKey.set(key, blob);
+    }
+    return blob;
+  }
+}
+
+/**
+ * Blobs the target registries are known to hold without asking: everything below a manifest they
+ * hold. Marks those blobs present and returns, per registry and digest, a repository holding it.
+ */
+function knownHolders(images: readonly PlannedImage[]): Map<string, string> {
+  const holders = new Map<string, string>();
+  const visit = (m: PlannedManifest, present: boolean) => {
+    const held = present || m.present;
+    if (held) {
+      for (const b of m.blobs) {
+        b.action = 'present';
+        if (!holders.has(holderKey(b))) holders.set(holderKey(b), b.repository);
+      }
+    }
+    for (const c of m.children) visit(c, held);
+  };
+  for (const image of images) visit(image.root, false);
+  return holders;
+}
+
+const holderKey = (b: PlannedBlob) => `${b.registry} ${b.digest}`;
+
+/**
+ * Uploads each blob once per target registry and mounts it everywhere else: from a repository known
+ * to hold it, from the repository this run uploads it to first (after that upload), or from the source
+ * repository when source and target are one registry. Only the first repository of each registry is
+ * asked whether it has the blob (a mount where the blob already is costs no more than asking).
+ */
+async function decideBlobs(blobs: readonly PlannedBlob[], holders: ReadonlyMap<string, string>, opts: PlanOptions,
+  exists: (b: PlannedBlob) => Promise<boolean>): Promise<void> {
+  const groups = new Map<string, PlannedBlob[]>();
+  for (const b of blobs) groups.set(holderKey(b), [...(groups.get(holderKey(b)) ?? []), b]);
+  const unknown = (b: PlannedBlob) => b.action !== 'present' && (opts.skipMount || !holders.has(holderKey(b)));
+  const ask = opts.force ? [] : opts.skipMount ? blobs.filter(unknown) : [...groups.values()].map((g) => g[0]).filter(unknown);
+  await Promise.all(ask.map(async (b) => { if (await exists(b)) b.action = 'present'; }));
+
+  for (const group of groups.values()) {
+    const holder = holders.get(holderKey(group[0])) ?? group.find((b) => b.action === 'present')?.repository;
+    let firstUpload: PlannedBlob | undefined;
+    for (const b of group) {
+      if (b.action === 'present') continue;
+      if (opts.skipMount) {
+        b.action = 'upload';
+      } else if (holder !== undefined) {
+        Object.assign(b, { action: 'mount', mountFrom: holder });
+      } else if (b.source.registry === b.registry && b.source.repository !== b.repository) {
+        Object.assign(b, { action: 'mount', mountFrom: b.source.repository });
+      } else if (firstUpload) {
+        Object.assign(b, { action: 'mount', mountFrom: firstUpload.repository, after: firstUpload });
+      } else {
+        b.action = 'upload';
+        firstUpload = b;
+      }
+    }
+  }
+}
+
+/** The manifest and all it refers to, children first. */
+export function allManifests(root: PlannedManifest): PlannedManifest[] {
+  const out: PlannedManifest[] = [];
+  const visit = (m: PlannedManifest) => {
+    m.children.forEach(visit);
+    if (!out.includes(m)) out.push(m);
+  };
+  visit(root);
+  return out;
+}
+
+/** Manifests of the tree the target lacks, children first; a present manifest implies everything below it. */
+export function manifestsToPush(root: PlannedManifest): PlannedManifest[] {
+  const out: PlannedManifest[] = [];
+  const visit = (m: PlannedManifest) => {
+    if (m.present) return;
+    m.children.forEach(visit);
+    if (!out.includes(m)) out.push(m);
+  };
+  visit(root);
+  return out;
+}
+
+function computeTotals(images: readonly PlannedImage[], skipped: readonly SkippedImage[], failed: readonly FailedImage[], blobs: readonly PlannedBlob[]): PlanTotals {
+  const pushed = new Set<PlannedManifest>();
+  for (const i of images) if (i.action === 'push') manifestsToPush(i.root).forEach((m) => pushed.add(m));
+  const sum = (action: BlobAction) => blobs.filter((b) => b.action === action).reduce((n, b) => n + b.size, 0);
+  const tally = (action: BlobAction) => blobs.filter((b) => b.action === action).length;
+  return {
+    images: images.length + skipped.length + failed.length,
+    imagesToPush: images.filter((i) => i.action === 'push').length,
+    imagesToTag: images.filter((i) => i.action === 'tag').length,
+    imagesPresent: images.filter((i) => i.action === 'present').length,
+    imagesSkipped: skipped.length,
+    imagesFailed: failed.length,
+    manifestsToPush: pushed.size,
+    blobsToUpload: tally('upload'),
+    bytesToUpload: sum('upload'),
+    blobsToMount: tally('mount'),
+    bytesToMount: sum('mount'),
+    blobsPresent: tally('present'),
+    bytesPresent: sum('present'),
+  };
+}
+
+/** The plan as an indented tree, one image after the other, for --dry-run and verbose output. */
+export function describePlan(plan: Plan): string {
+  const lines: string[] = [];
+  const shown = new Set<PlannedBlob | PlannedManifest>();
+  const state = (present: boolean) => (present ? 'present' : 'push');
+  const describeManifest = (m: PlannedManifest, depth: number) => {
+    const pad = '  '.repeat(depth);
+    const what = m.children.length > 0 ? (/index/.test(m.mediaType) ? 'index' : 'manifest list') : 'image';
+    const label = `${pad}${m.platform ? `${m.platform} ` : ''}${what} ${m.digest}`;
+    if (shown.has(m)) {
+      lines.push(`${label}: ${state(m.present)}, see above`);
+      return;
+    }
+    shown.add(m);
+    lines.push(`${label}: ${state(m.present)}`);
+    if (m.present) return;
+    for (const c of m.children) describeManifest(c, depth + 1);
+    for (const b of m.blobs) {
+      const action = b.action === 'mount' ? `mount from ${b.mountFrom}${b.after ? ' after its upload' : ''}` : b.action;
+      lines.push(`${pad}  blob ${b.digest} ${formatBytes(b.size)}: ${action}${shown.has(b) ? ', see above' : ''}`);
+      shown.add(b);
+    }
+  };
+  for (const image of plan.images) {
+    const action = { push: 'push', tag: 'set tag (manifest already there)', present: 'already present' }[image.action];
+    lines.push(`${describeMapping(image.mapping)}: ${action}`);
+    if (image.digestChange) lines.push(`  digest changes from ${image.digestChange.from}: ${image.digestChange.reason}`);
+    if (image.action !== 'present') describeManifest(image.root, 1);
+  }
+  for (const s of plan.skipped) lines.push(`${describeMapping(s.mapping)}: skipped, ${s.reason}`);
+  for (const f of plan.failed) lines.push(`${describeMapping(f.mapping)}: cannot be mirrored: ${f.error.message}`);
+  const t = plan.totals;
+  lines.push(`plan: ${count(t.images, 'image')} (${t.imagesToPush} to push, ${t.imagesToTag} to tag, ${t.imagesPresent} already present, ` +
+    `${t.imagesSkipped} skipped, ${t.imagesFailed} failed), ${count(t.manifestsToPush, 'manifest')} to push; blobs: ` +
+    `${t.blobsToUpload} to upload (${formatBytes(t.bytesToUpload)}), ${t.blobsToMount} to mount (${formatBytes(t.bytesToMount)}), ` +
+    `${t.blobsPresent} already present (${formatBytes(t.bytesPresent)})`);
+  return `${lines.join('\n')}\n`;
+}
