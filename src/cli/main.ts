@@ -2,26 +2,44 @@
 // The olm-mirror command line: parses flags and hands over to the library.
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { catalogBuildCommand } from './catalog-build.js';
-import { catalogListCommand } from './catalog-list.js';
-import { catalogMirrorCommand } from './catalog-mirror.js';
 import { ExitCode, reportFatal, UsageError } from './common.js';
-import { imageMirrorCommand } from './image-mirror.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
-export function buildProgram(): Command {
+type CommandLoader = () => Promise<Command>;
+
+// Commands are loaded only when asked for: a re-run of `image mirror` should not pay for loading
+// the SQLite, YAML and tar code of the catalog commands.
+const GROUPS: Record<string, { description: string; commands: Record<string, CommandLoader> }> = {
+  image: {
+    description: 'copy container images between registries',
+    commands: {
+      mirror: async () => (await import('./image-mirror.js')).imageMirrorCommand(),
+    },
+  },
+  catalog: {
+    description: 'read, build and mirror operator catalogs',
+    commands: {
+      mirror: async () => (await import('./catalog-mirror.js')).catalogMirrorCommand(),
+      build: async () => (await import('./catalog-build.js')).catalogBuildCommand(),
+      list: async () => (await import('./catalog-list.js')).catalogListCommand(),
+    },
+  },
+};
+
+/** The program with the commands `argv` names, or with all of them when it names none (help). */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('olm-mirror')
     .description('Mirror OLM operator catalogs and the images they reference into registries that disconnected clusters can reach.')
     .version(version);
-
-  const image = program.command('image').description('copy container images between registries');
-  image.addCommand(imageMirrorCommand());
-
-  const catalog = program.command('catalog').description('read, build and mirror operator catalogs');
-  catalog.addCommand(catalogMirrorCommand());
-  catalog.addCommand(catalogBuildCommand());
-  catalog.addCommand(catalogListCommand());
+  const [groupName, commandName] = argv.slice(2);
+  const chosenGroup = groupName !== undefined ? GROUPS[groupName] : undefined;
+  for (const [name, group] of Object.entries(GROUPS)) {
+    const parent = program.command(name).description(group.description);
+    if (chosenGroup !== undefined && group !== chosenGroup) continue;
+    const chosen = commandName !== undefined ? group.commands[commandName] : undefined;
+    for (const load of chosen !== undefined ? [chosen] : Object.values(group.commands)) parent.addCommand(await load());
+  }
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());
   return program;
 }
@@ -33,7 +51,7 @@ function applyToAll(cmd: Command, apply: (c: Command) => void): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? ExitCode.Ok : Number(process.exitCode);
