@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
 import {
   formatTable, listBundles, listImages, listPackages, UnknownPackageError,
@@ -14,7 +14,7 @@ import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogListFlags extends RegistryFlags {
   package?: string;
@@ -58,15 +58,6 @@ export function catalogListCommand(): Command {
   return cmd;
 }
 
-/** Compiled only to reject a bad pattern as a usage error before anything is pulled. */
-function regexArgument(value: string): string {
-  try {
-    new RegExp(value);
-  } catch (err) {
-    throw new InvalidArgumentError(`not a valid regular expression: ${(err as Error).message}`);
-  }
-  return value;
-}
 
 export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
   const catalog = await loadCatalog(src, flags);

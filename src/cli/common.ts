@@ -28,8 +28,19 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
+/** Argument parser for repeatable flags: every occurrence is kept, in order. */
+export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** Argument parser for regex flags: a bad pattern is a usage error before anything is contacted. */
+export function regexArgument(value: string): string {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a valid regular expression: ${(err as Error).message}`);
+  }
+  return value;
 }
 
 /** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */

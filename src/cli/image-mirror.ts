@@ -1,10 +1,10 @@
 // `olm-mirror image mirror`: flags -> mappings -> plan -> execute -> output.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { MappingError, mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
 import { runMirror } from '../mirror/run.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
   filename?: string[];
@@ -42,10 +42,6 @@ Examples:
   olm-mirror image mirror --filter-by-os 'linux/arm64' quay.io/ns/app:1.0 mirror.example.com/ns/app:1.0-arm64
 `;
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export function imageMirrorCommand(): Command {
   const cmd = new Command('mirror')
     .summary('copy images from one registry to another')
@@ -55,8 +51,8 @@ export function imageMirrorCommand(): Command {
     .argument('[mappings...]', 'SRC DST [DST...], or SRC=DST [SRC=DST...]')
     .option('-f, --filename <file>', 'read mappings from this file, - for standard input (repeatable)', collect);
   addRegistryFlags(cmd)
-    .option('--filter-by-os <regex>', 'mirror only the manifest-list entries whose os/arch[/variant] matches (anywhere; anchor with ^...$); '
-      + 'a list left with several entries is rewritten (new digest), a single entry is mirrored alone')
+    .addOption(new Option('--filter-by-os <regex>', 'mirror only the manifest-list entries whose os/arch[/variant] matches (anywhere; anchor with ^...$); '
+      + 'a list left with several entries is rewritten (new digest), a single entry is mirrored alone').argParser(regexArgument))
     .option('--keep-manifest-list', 'with --filter-by-os: push a manifest list even when a single entry is left')
     .option('--dry-run', 'print the plan (what would be uploaded, mounted, skipped) and change nothing')
     .option('--skip-missing', 'a source image that does not exist is a warning instead of a failure')
@@ -99,10 +95,5 @@ async function readMappings(args: string[], files: string[]): Promise<Mapping[]>
 }
 
 function compileFilter(pattern: string | undefined): RegExp | undefined {
-  if (pattern === undefined) return undefined;
-  try {
-    return new RegExp(pattern);
-  } catch (err) {
-    throw new UsageError(`--filter-by-os "${pattern}" is not a valid regular expression: ${(err as Error).message}`);
-  }
+  return pattern === undefined ? undefined : new RegExp(pattern);
 }

@@ -53,7 +53,7 @@ test('usage errors exit 2 and name the file and line', async () => {
   assert.match(none.stderr, /error: nothing to mirror/);
   const regex = await olmMirror(['--filter-by-os', 'linux/(', 'quay.io/a:1', 'mirror.local/a']);
   assert.equal(regex.code, 2);
-  assert.match(regex.stderr, /--filter-by-os "linux\/\(" is not a valid regular expression/);
+  assert.match(regex.stderr, /--filter-by-os <regex>' argument 'linux\/\(' is invalid\. not a valid regular expression/);
   const flag = await olmMirror(['--max-per-registry', '0', 'quay.io/a:1', 'mirror.local/a']);
   assert.equal(flag.code, 2);
 });
