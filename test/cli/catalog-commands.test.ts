@@ -1,6 +1,5 @@
 // `olm-mirror catalog build` and `catalog list` as a user runs them: a child process, its exit status, stdout and stderr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,30 +8,15 @@ import { after, describe, test } from 'node:test';
 import { readCatalogDatabase } from '../../src/catalog/sqlite/index.js';
 import { MediaTypes } from '../../src/manifest/media-types.js';
 import { removeNow } from '../support/cleanup.js';
-import { fixturesDir, fixturesMissing, repoRoot } from '../support/paths.js';
+import { runCli } from '../support/cli.js';
+import { fixturesDir, fixturesMissing } from '../support/paths.js';
 import { registryTestHooks } from '../support/registry.js';
 import { skopeoInspectRaw } from '../support/skopeo.js';
 
-const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'olm-mirror-cli-catalog-'));
 after(() => removeNow(dir));
-// An empty credential file keeps the user's own credentials out of the test.
-const emptyAuthFile = join(dir, 'auth.json');
-writeFileSync(emptyAuthFile, '{"auths":{}}');
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function olmMirror(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, 'catalog', ...args], { env: { ...process.env, REGISTRY_AUTH_FILE: emptyAuthFile } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const olmMirror = (args: string[]) => runCli(['catalog', ...args]);
 
 async function json<T>(args: string[]): Promise<T> {
   const run = await olmMirror([...args, '--output', 'json']);

@@ -1,37 +1,20 @@
 // `olm-mirror image mirror` as a user runs it: a child process, its exit status, stdout and stderr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { repoRoot } from '../support/paths.js';
+import { after, test } from 'node:test';
+import { removeNow } from '../support/cleanup.js';
+import { runCli } from '../support/cli.js';
 import { registryTestHooks } from '../support/registry.js';
 import { seedImage } from '../support/seed.js';
 
 const source = registryTestHooks();
 const target = registryTestHooks();
-const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function olmMirror(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // An empty credential file keeps the user's own credentials out of the test.
-    const child = spawn(process.execPath, [main, 'image', 'mirror', ...args], { env: { ...process.env, REGISTRY_AUTH_FILE: emptyAuthFile } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const olmMirror = (args: string[], stdin = '') => runCli(['image', 'mirror', ...args], { stdin });
 
 const dir = mkdtempSync(join(tmpdir(), 'olm-mirror-cli-'));
-const emptyAuthFile = join(dir, 'auth.json');
-writeFileSync(emptyAuthFile, '{"auths":{}}');
+after(() => removeNow(dir));
 
 test('--help shows the flags, the mapping format and examples', async () => {
   const run = await olmMirror(['--help']);
