@@ -1,10 +1,11 @@
 // `olm-mirror catalog mirror SRC DEST`: flags -> mirrorCatalog -> exit code.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
+import { ProgressReporter } from '../mirror/progress.js';
 import { validateMaxComponents } from '../reference/naming.js';
 import { InvalidReferenceError } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
@@ -82,7 +83,8 @@ export function catalogMirrorCommand(): Command {
       .choices(['repository', 'registry']).default('repository'))
     .addOption(new Option('--max-icsp-size <bytes>', 'maximum size of one ImageContentSourcePolicy object')
       .argParser(parseIcspSize).default(MAX_MIRROR_SET_SIZE))
-    .option('--path <in-image:local>', 'extract the catalog into this local folder (e.g. /:/srv/catalog); the folder must be empty')
+    .option('--path <in-image:local>', 'where the catalog is extracted and kept: IN is / or the catalog\'s in-image path, LOCAL a new or empty '
+      + 'folder (e.g. /:/srv/catalog; default: a new temp folder)')
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
       .argParser(parseBoolean).default(true).preset(true))
@@ -94,25 +96,27 @@ export function catalogMirrorCommand(): Command {
   return cmd;
 }
 
-/** Splits `--path IN:LOCAL`; only the whole image (`/`) or the catalog's own path make sense as IN. */
-function extractDirFrom(path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
+/** Splits `--path IN:LOCAL`; IN must hold the catalog: the whole image (`/`) or the catalog's own path. */
+function pathMappingFrom(path: string | undefined): { extractFrom?: string; extractDir?: string } {
+  if (path === undefined) return {};
   const colon = path.indexOf(':');
   if (colon <= 0 || colon === path.length - 1 || !path.startsWith('/')) {
     throw new UsageError(`--path "${path}": expected <in-image path>:<local folder>, e.g. /:/srv/catalog`);
   }
-  return path.slice(colon + 1);
+  return { extractFrom: path.slice(0, colon), extractDir: path.slice(colon + 1) };
 }
 
 export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
-  const extractDir = extractDirFrom(flags.path);
-  const client = new RegistryClient(await clientOptionsFrom(flags));
+  const { extractFrom, extractDir } = pathMappingFrom(flags.path);
+  const reporter = new ProgressReporter(streams);
+  const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
     const outcome = await mirrorCatalog(client, {
       source: src,
       destination: dest,
       indexPlatform: flags.indexFilterByOs,
       manifestsDir: flags.toManifests,
+      extractFrom,
       extractDir,
       maxComponents: flags.maxComponents,
       icspScope: flags.icspScope,
@@ -121,9 +125,9 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
-    }, streams).catch((err: unknown) => {
-      // A bad SRC or DEST is a usage error; everything else (registry, catalog) a failure.
-      throw err instanceof InvalidReferenceError ? new UsageError(err.message) : err;
+    }, streams, reporter).catch((err: unknown) => {
+      // A bad SRC, DEST or --path is a usage error; everything else (registry, catalog) a failure.
+      throw err instanceof InvalidReferenceError || err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
     });
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {

@@ -1,12 +1,13 @@
 // `catalog mirror`, the library side: pull a catalog image, read its catalog, name a target for
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
-import { mkdir, mkdtemp, writeFile, rename } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
-import { pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
+import { normalizeInImagePath } from '../catalog/image/extract.js';
+import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { catalogSourceYaml } from '../cluster/catalog-source.js';
@@ -16,8 +17,9 @@ import { formatMappingFile, type MappingEntry } from '../cluster/mapping.js';
 import type { MirrorScope } from '../cluster/mirror-sets.js';
 import { resourceNameFrom } from '../cluster/names.js';
 import type { Mapping } from '../mirror/mapping.js';
+import { ProgressReporter } from '../mirror/progress.js';
 import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
-import { mirrorTarget, parseMirrorDestination, type MirrorDestination } from '../reference/naming.js';
+import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 
@@ -32,6 +34,11 @@ export interface CatalogMirrorOptions {
   manifestsDir?: string;
   /** Where the catalog is extracted and kept (default a new folder under the system temp dir). */
   extractDir?: string;
+  /**
+   * The in-image part of oc's `--path IN:LOCAL`: the catalog must be at or under it (`/` always fits).
+   * Only the catalog itself is extracted either way; it is echoed in the path mapping message.
+   */
+  extractFrom?: string;
   /** oc's --max-components: 0 = no limit, default 2. */
   maxComponents?: number;
   icspScope?: MirrorScope;
@@ -69,6 +76,8 @@ export interface CatalogMirrorOutcome {
 export function catalogMappings(catalogRef: ImageReference, images: readonly string[], dest: MirrorDestination, maxComponents: number)
   : { mappings: MappingEntry[]; invalid: { image: string; reason: string }[] } {
   const mappings: MappingEntry[] = [{ source: catalogRef, target: mirrorTarget(catalogRef, dest, maxComponents) }];
+  // Different spellings of one image (`quay.io/a/b:1`, `docker.io/x` and `x`) are mirrored once.
+  const seen = new Set([formatReference(catalogRef)]);
   const invalid: { image: string; reason: string }[] = [];
   for (const image of images) {
     let source: ImageReference;
@@ -78,9 +87,41 @@ export function catalogMappings(catalogRef: ImageReference, images: readonly str
       invalid.push({ image, reason: (err as Error).message });
       continue;
     }
+    if (seen.has(formatReference(source))) continue;
+    seen.add(formatReference(source));
     mappings.push({ source, target: mirrorTarget(source, dest, maxComponents) });
   }
   return { mappings, invalid };
+}
+
+/**
+ * Targets that several sources map to. oc's naming drops the source registry and joins deep paths,
+ * so `quay.io/ns/app:1` and `registry.example.com/ns/app:1` both become `DEST/ns-app:1`.
+ */
+export function sharedTargets(mappings: readonly MappingEntry[]): { target: ImageReference; sources: ImageReference[] }[] {
+  const byTarget = new Map<string, MappingEntry[]>();
+  for (const m of mappings) {
+    const key = formatReference(m.target);
+    byTarget.set(key, [...(byTarget.get(key) ?? []), m]);
+  }
+  return [...byTarget.values()].filter((group) => group.length > 1)
+    .map((group) => ({ target: group[0]!.target, sources: group.map((m) => m.source) }));
+}
+
+/** An absolute in-image path, normalised (`/` for the root); only paths inside the image are accepted. */
+function inImagePathOf(path: string): string {
+  const normalized = path.startsWith('/') ? normalizeInImagePath(path) : null;
+  if (normalized === null) throw new InvalidPathMappingError(`--path: "${path}" is no absolute path inside the image (e.g. / or /database/index.db)`);
+  return `/${normalized}`;
+}
+
+function isWithin(path: string, folder: string): boolean {
+  return folder === '/' || path === folder || path.startsWith(`${folder}/`);
+}
+
+/** The in-image part of a path mapping is no path inside an image: a usage error, found before anything is pulled. */
+export class InvalidPathMappingError extends Error {
+  override name = 'InvalidPathMappingError';
 }
 
 /** The last path component of the catalog repository: `redhat-operator-index`. */
@@ -88,26 +129,28 @@ export function catalogName(ref: ImageReference): string {
   return ref.repository.slice(ref.repository.lastIndexOf('/') + 1);
 }
 
-export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorOptions, out: CatalogMirrorStreams): Promise<CatalogMirrorOutcome> {
+/**
+ * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
+ * downloads show up in the mirror's output; by default one is made for `out`.
+ */
+export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
+  reporter = new ProgressReporter(out)): Promise<CatalogMirrorOutcome> {
   const parsed = parseReference(opts.source);
   // An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog.
   const catalogRef = parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, 'latest') : parsed;
   const dest = parseMirrorDestination(opts.destination);
   const maxComponents = opts.maxComponents ?? 2;
+  validateMaxComponents(maxComponents);
   const name = catalogName(catalogRef);
 
-  const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
-  const pulled = await pullCatalogImage(client, catalogRef, { platform: opts.indexPlatform, workDir: extractDir });
-  const what = pulled.kind === 'fbc' ? 'declarative configs' : 'database';
-  // As oc: a labelled image has just its catalog path extracted, an unlabelled one its whole filesystem.
-  const labelled = pulled.labels[CONFIGS_LABEL] !== undefined || pulled.labels[DATABASE_LABEL] !== undefined;
-  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${labelled ? pulled.inImagePath : '/'}:${extractDir}\n`);
-  out.stdout.write(`wrote ${what} to ${extractDir}\n`);
-  out.stdout.write(`using ${what} at: ${pulled.localPath}\n`);
-
+  const pulled = await pullAndReport(client, catalogRef, opts, out);
   const { catalog } = await openCatalog(pulled.localPath);
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
   for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
+  for (const { target, sources } of sharedTargets(mappings)) {
+    out.stderr.write(`warning: ${sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(target)}, which can hold `
+      + 'only one of them (target names leave out the source registry and join the components beyond --max-components)\n');
+  }
   const catalogTarget = mappings[0]!.target;
 
   const now = opts.now ?? (() => new Date());
@@ -129,8 +172,36 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
     dryRun: opts.dryRun ?? false,
     continueOnError: opts.continueOnError ?? true,
     maxPerRegistry: opts.maxPerRegistry,
-  }, out);
+  }, out, reporter);
   return outcome;
+}
+
+/** Pulls and extracts the catalog, printing oc's messages, which users and scripts look for (the database path is where they query it). */
+async function pullAndReport(client: RegistryClient, catalogRef: ImageReference, opts: CatalogMirrorOptions, out: CatalogMirrorStreams)
+  : Promise<PulledCatalogImage> {
+  const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
+  const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
+  const pulled = await pullCatalogImage(client, catalogRef, { platform: opts.indexPlatform, workDir: extractDir }).catch(async (err: unknown) => {
+    // A temp folder of ours is no use to anyone without its catalog; a folder the user named is theirs to look into.
+    if (opts.extractDir === undefined) await rm(extractDir, { recursive: true, force: true });
+    throw err;
+  });
+  if (extractFrom !== undefined && !isWithin(pulled.inImagePath, extractFrom)) {
+    throw new Error(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
+      + `${extractFrom}; give / or ${pulled.inImagePath} as the in-image path`);
+  }
+  if (pulled.indexDigest !== undefined) {
+    out.stdout.write(`chose ${pulled.digest} from manifest list ${pulled.indexDigest} `
+      + `(the entry matching --index-filter-by-os ${opts.indexPlatform ?? DEFAULT_CATALOG_PLATFORM})\n`);
+  }
+  const what = pulled.kind === 'fbc' ? 'declarative configs' : 'database';
+  const labelled = pulled.labels[CONFIGS_LABEL] !== undefined || pulled.labels[DATABASE_LABEL] !== undefined;
+  if (labelled) out.stdout.write(`src image has index label for ${what} path: ${pulled.inImagePath}\n`);
+  const mappedFrom = extractFrom ?? (labelled ? pulled.inImagePath : '/');
+  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${mappedFrom}:${extractDir}\n`);
+  out.stdout.write(`wrote ${what} to ${extractDir}\n`);
+  out.stdout.write(`using ${what} at: ${pulled.localPath}\n`);
+  return pulled;
 }
 
 interface ManifestsContent {
