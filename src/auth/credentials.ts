@@ -111,7 +111,7 @@ export class CredentialStore {
 
   private static async fromFile(file: string, origin: string): Promise<CredentialStore> {
     const text = await readIfExists(file);
-    if (text === undefined) throw new CredentialFileError(file, `does not exist (named by ${origin})`);
+    if (text === undefined) throw new CredentialFileError(file, `does not exist (${origin})`);
     return CredentialStore.parse(text, file);
   }
 

@@ -48,7 +48,7 @@ export function catalogListCommand(): Command {
     .option('--bundle <pattern>', 'list bundles whose name matches; % or * match any characters (case-insensitive)')
     .option('--images', 'list the images of each bundle', false)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list (os/arch[/variant])')
+    .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
   addRegistryFlags(cmd)
     .addHelpText('after', HELP)

@@ -1,12 +1,13 @@
 // `olm-mirror catalog mirror SRC DEST`: flags -> mirrorCatalog -> exit code.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { validateMaxComponents } from '../reference/naming.js';
 import { InvalidReferenceError } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -74,7 +75,8 @@ export function catalogMirrorCommand(): Command {
     .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14')
     .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]');
   addRegistryFlags(cmd, { maxPerRegistry: 4 })
-    .option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list (os/arch[/variant])', 'linux/amd64')
+    .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
+      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directory and the database, copy no image', false)
     .option('--to-manifests <dir>', 'the manifests directory (default: manifests-<catalog name>-<unix seconds>)')
     .addOption(new Option('--max-components <n>', 'maximum path components of target repositories; 0 = no limit')

@@ -1,6 +1,6 @@
 // Flags and conventions shared by every command that talks to registries.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CredentialStore } from '../auth/credentials.js';
+import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 
 /** Exit codes scripts can rely on. */
@@ -55,7 +55,10 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
 }
 
 export async function clientOptionsFrom(flags: RegistryFlags): Promise<RegistryClientOptions> {
-  const credentials = await CredentialStore.load({ authFile: flags.registryConfig });
+  // A credential file that cannot be read or parsed is bad input: exit 2, nothing contacted.
+  const credentials = await CredentialStore.load({ authFile: flags.registryConfig }).catch((err: unknown) => {
+    throw err instanceof CredentialFileError ? new UsageError(err.message) : err;
+  });
   return {
     credentials,
     insecure: flags.insecure ?? false,

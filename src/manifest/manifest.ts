@@ -137,17 +137,18 @@ export function platformString(p: Platform): string {
 }
 
 /**
- * The descriptors whose platform (`os/arch[/variant]`) matches the whole of `pattern`
- * (as `--filter-by-os` does: `linux/.*` matches every Linux child; `linux/arm64` not `linux/arm64/v8`).
- * Descriptors without a platform never match.
+ * The descriptors whose platform (`os/arch[/variant]`) matches `pattern` anywhere, as oc's
+ * `--filter-by-os` and `--index-filter-by-os` do: `linux/arm64` also matches `linux/arm64/v8`,
+ * `.*` matches everything; anchor with `^...$` for an exact match. A descriptor without a
+ * platform is tested as the empty string.
  */
 export function matchPlatforms(descriptors: readonly Descriptor[], pattern: string | RegExp): Descriptor[] {
   const source = typeof pattern === 'string' ? pattern : pattern.source;
   let re: RegExp;
   try {
-    re = new RegExp(`^(?:${source})$`);
+    re = new RegExp(source);
   } catch (err) {
     throw new SyntaxError(`invalid platform filter "${source}": ${(err as Error).message}`);
   }
-  return descriptors.filter((d) => d.platform !== undefined && re.test(platformString(d.platform)));
+  return descriptors.filter((d) => re.test(d.platform ? platformString(d.platform) : ''));
 }

@@ -22,7 +22,7 @@ const WELL_KNOWN_DATABASE_PATHS = ['/bundles.db', '/database/index.db'];
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 export interface PullCatalogImageOptions {
-  /** Regex matched against the whole `os/arch[/variant]` of manifest list entries. Default `linux/amd64`. */
+  /** Regex matched (anywhere, as oc) against `os/arch[/variant]` of manifest list entries. Default `linux/amd64`. */
   platform?: string;
   /** Folder to extract into: created when missing, must be empty. */
   workDir: string;
