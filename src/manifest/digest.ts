@@ -1,6 +1,6 @@
 // Content digests: computing them and verifying streamed content against them.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** Algorithms the OCI image spec registers; the hex length is fixed for each. */
 const hexLength: Record<string, number> = { sha256: 64, sha512: 128 };
@@ -91,14 +91,27 @@ export class DigestAccumulator {
   }
 }
 
+/** Streams made by createDigestVerifier, with the digest they verify. */
+const verifiers = new WeakMap<Readable, string>();
+
+/**
+ * The digest `stream` verifies, when it is a stream made by createDigestVerifier that nobody has read
+ * from yet. Whoever then reads it to a clean end ('end', no error) has read exactly the content of that
+ * digest, so need not hash it again.
+ */
+export function verifiedDigestOf(stream: Readable): string | undefined {
+  return stream.readableDidRead ? undefined : verifiers.get(stream);
+}
+
 /**
  * A pass-through stream that hashes what flows through it and fails at the end (DigestMismatchError)
  * when the digest, or the size when given, is not the expected one. It also fails as soon as more
- * than `expectedSize` bytes arrive, so an endless or wrong source is not read to its end.
+ * than `expectedSize` bytes arrive, so an endless or wrong source is not read to its end. The check
+ * runs before the stream ends: a reader sees the error instead of 'end' (see verifiedDigestOf).
  */
 export function createDigestVerifier(expected: string, expectedSize?: number, subject?: string): Transform {
   const acc = new DigestAccumulator(expected);
-  return new Transform({
+  const verifier = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       acc.update(chunk);
       if (expectedSize !== undefined && acc.bytes > expectedSize) {
@@ -116,4 +129,6 @@ export function createDigestVerifier(expected: string, expectedSize?: number, su
       callback();
     },
   });
+  verifiers.set(verifier, expected);
+  return verifier;
 }

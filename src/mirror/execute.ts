@@ -2,7 +2,6 @@
 // Order is enforced by dependencies, not phases: a manifest is pushed once its blobs and children
 // are in, a mount waits for the upload it mounts from, and a tag is written last, so a tag never
 // points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { formatReference, withTag } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { KeyedLimiter, Once } from './limit.js';
@@ -171,15 +170,17 @@ class Execution {
 
   private async upload(b: PlannedBlob): Promise<void> {
     let sent = 0;
-    await this.limiter.run(b.registry, () => this.client.pushBlob(b.registry, b.repository, b.digest, b.size, async () => {
+    const open = async () => {
       if (sent > 0) this.emit({ type: 'bytes', blob: b, bytes: -sent }); // a retry starts from the beginning
       sent = 0;
-      const source = await this.client.getBlob(b.source.registry, b.source.repository, b.digest, { size: b.size });
-      return countBytes(source, (n) => {
-        sent += n;
-        this.emit({ type: 'bytes', blob: b, bytes: n });
-      });
-    }));
+      // Handed over as getBlob made it: the upload recognises its digest check and does not hash the blob again.
+      return this.client.getBlob(b.source.registry, b.source.repository, b.digest, { size: b.size });
+    };
+    const onBytes = (n: number) => {
+      sent += n;
+      this.emit({ type: 'bytes', blob: b, bytes: n });
+    };
+    await this.limiter.run(b.registry, () => this.client.pushBlob(b.registry, b.repository, b.digest, b.size, open, onBytes));
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += sent;
     this.emit({ type: 'blob-done', blob: b, action: 'upload' });
@@ -189,16 +190,4 @@ class Execution {
     this.tasks.add(task);
     return task;
   }
-}
-
-/** Passes `source` through unchanged, reporting each chunk's size; source errors reach the reader. */
-function countBytes(source: Readable, onBytes: (n: number) => void): Readable {
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      onBytes(chunk.length);
-      callback(null, chunk);
-    },
-  });
-  // pipeline (unlike pipe) forwards a source error, such as a digest mismatch, to the counter.
-  return pipeline(source, counter, () => undefined);
 }

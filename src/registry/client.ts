@@ -96,9 +96,13 @@ export class RegistryClient {
     return mountBlob(this.session, registry, repository, digest, fromRepository);
   }
 
-  /** `open` is called again for every retry; the upload is only completed when the stream hashed to `digest`. */
-  pushBlob(registry: string, repository: string, digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
-    return pushBlob(this.session, registry, repository, digest, size, open, this.uploads);
+  /**
+   * `open` is called again for every retry; the upload is only completed when the stream hashed to `digest`.
+   * `onBytes` is told the size of each chunk read for the upload (a retry reads from the start again).
+   */
+  pushBlob(registry: string, repository: string, digest: string, size: number, open: () => Promise<Readable>,
+    onBytes?: (n: number) => void): Promise<void> {
+    return pushBlob(this.session, registry, repository, digest, size, open, this.uploads, onBytes);
   }
 
   pushBlobBytes(registry: string, repository: string, bytes: Uint8Array): Promise<string> {

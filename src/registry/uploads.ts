@@ -1,7 +1,7 @@
 // Blob uploads (monolithic or chunked) and cross-repository mounts. An upload is only completed
-// (final PUT ?digest=) once the whole source was read and hashed to the expected digest.
+// (final PUT ?digest=) once the whole source was read and found to hash to the expected digest.
 import { Readable } from 'node:stream';
-import { DigestAccumulator, DigestMismatchError, sha256Digest } from '../manifest/digest.js';
+import { DigestAccumulator, DigestMismatchError, sha256Digest, verifiedDigestOf } from '../manifest/digest.js';
 import { repositoryScope } from './auth.js';
 import { blobSize } from './blobs.js';
 import { RegistryError } from './errors.js';
@@ -33,17 +33,28 @@ function uploadLocation(res: HttpResponse, what: string, registry: string): URL 
   return new URL(location, res.url);
 }
 
-/** Reads a source stream in slices of exact sizes while hashing it; remembers the source's own error. */
+/**
+ * Reads a source stream in slices of exact sizes while hashing it; remembers the source's own error.
+ * A source that verifies its own digest (createDigestVerifier, as getBlob returns) is not hashed a
+ * second time: it fails instead of ending when the content is wrong, so reaching its end is the check.
+ */
 class SourceReader {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private carry: Buffer | undefined;
-  readonly hash: DigestAccumulator;
+  /** Undefined when the source verifies `digest` itself. */
+  private readonly hash: DigestAccumulator | undefined;
+  private bytes = 0;
   /** Set when the source itself failed (as opposed to the request it was feeding). */
   error: unknown;
 
-  constructor(source: Readable, digest: string) {
+  constructor(source: Readable, private readonly digest: string, private readonly size: number, private readonly onBytes: (n: number) => void) {
     this.iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-    this.hash = new DigestAccumulator(digest);
+    this.hash = verifiedDigestOf(source) === digest ? undefined : new DigestAccumulator(digest);
+  }
+
+  /** The digest of what was read, once the source ended (only once). */
+  private actualDigest(): string {
+    return this.hash ? this.hash.digest() : this.digest;
   }
 
   private async next(): Promise<Buffer | undefined> {
@@ -63,12 +74,12 @@ class SourceReader {
     }
   }
 
-  /** Exactly `length` bytes (or an error when the source ends first). */
-  async *take(length: number, tooShort: () => Error): AsyncGenerator<Buffer> {
+  /** Exactly `length` bytes, or a DigestMismatchError (naming `subject`) when the source ends first. */
+  async *take(length: number, subject: string): AsyncGenerator<Buffer> {
     for (let remaining = length; remaining > 0;) {
       let chunk = await this.next();
       if (chunk === undefined) {
-        this.error = tooShort();
+        this.error = new DigestMismatchError(this.digest, this.actualDigest(), { expected: this.size, actual: this.bytes }, subject);
         throw this.error;
       }
       if (chunk.length > remaining) {
@@ -76,18 +87,25 @@ class SourceReader {
         chunk = chunk.subarray(0, remaining);
       }
       remaining -= chunk.length;
-      this.hash.update(chunk);
+      this.hash?.update(chunk);
+      this.bytes += chunk.length;
+      this.onBytes(chunk.length);
       yield chunk;
     }
   }
 
-  /** True when the source has nothing more (a longer source is not the blob we were told about). */
-  async atEnd(): Promise<boolean> {
+  /**
+   * After the last byte: nothing more may follow (a longer source is not the blob we were told about)
+   * and the content must hash to the digest; otherwise this throws, and the upload is not completed.
+   */
+  async verifyEnd(subject: string): Promise<void> {
     for (;;) {
       const chunk = await this.next();
-      if (chunk === undefined) return true;
-      if (chunk.length > 0) return false;
+      if (chunk === undefined) break;
+      if (chunk.length > 0) throw new DigestMismatchError(this.digest, undefined, { expected: this.size, actual: this.bytes + chunk.length }, subject);
     }
+    const actual = this.actualDigest();
+    if (actual !== this.digest) throw new DigestMismatchError(this.digest, actual, {}, subject);
   }
 }
 
@@ -126,27 +144,32 @@ export async function mountBlob(session: Session, registry: string, repository: 
   return false;
 }
 
+/**
+ * Uploads a blob read from `open()` (called again for every attempt). The upload is completed only
+ * when the source delivered exactly `size` bytes that hash to `digest`; otherwise it is cancelled.
+ * `onBytes` is told the size of every chunk read for the upload.
+ */
 export async function pushBlob(
   session: Session, registry: string, repository: string, digest: string, size: number,
-  open: () => Promise<Readable>, opts: UploadOptions,
+  open: () => Promise<Readable>, opts: UploadOptions, onBytes: (n: number) => void = () => undefined,
 ): Promise<void> {
   const base = uploadSpec(registry, repository, digest);
   for (let attempt = 0; ; attempt++) {
     let source: Readable | undefined;
-    let location: URL | undefined;
+    let upload: UploadState | undefined;
     try {
       source = await open();
       const start = await session.call({ ...base, method: 'POST', target: `/v2/${repository}/blobs/uploads/`, expect: [202] });
       await start.body.dump();
-      location = uploadLocation(start, `${base.action} ${base.subject}`, registry);
+      upload = { location: uploadLocation(start, `${base.action} ${base.subject}`, registry) };
       // Registries may demand a minimum PATCH size (OCI distribution spec).
       const minChunk = Number(header(start, 'oci-chunk-min-length') ?? 0);
-      const reader = new SourceReader(source, digest);
-      const upload = size <= opts.monolithicMaxBytes ? uploadMonolithic : uploadChunked;
-      await upload(session, base, location, reader, digest, size, Math.max(opts.chunkBytes, Number.isSafeInteger(minChunk) ? minChunk : 0));
+      const reader = new SourceReader(source, digest, size, onBytes);
+      const send = size <= opts.monolithicMaxBytes ? uploadMonolithic : uploadChunked;
+      await send(session, base, upload, reader, digest, size, Math.max(opts.chunkBytes, Number.isSafeInteger(minChunk) ? minChunk : 0));
       return;
     } catch (err) {
-      if (location) await cancelUpload(session, base, location);
+      if (upload) await cancelUpload(session, base, upload.location);
       if (attempt >= opts.retries || !isRetryableError(err)) throw err;
       const delayMs = retryDelay(attempt, opts.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
       session.emit({
@@ -160,23 +183,13 @@ export async function pushBlob(
   }
 }
 
+/** The upload's current URL: each PATCH answers with the next one (registries keep their state in it). */
+interface UploadState { location: URL }
+
 type Upload = (
-  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, location: URL,
+  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, upload: UploadState,
   reader: SourceReader, digest: string, size: number, chunkBytes: number,
 ) => Promise<void>;
-
-function shortSource(digest: string, size: number, reader: SourceReader, subject: string): () => Error {
-  return () => new DigestMismatchError(digest, reader.hash.digest(), { expected: size, actual: reader.hash.bytes }, `source of ${subject}`);
-}
-
-/** After the last byte: nothing more may follow and the hash must match, else the upload is not completed. */
-async function verifySource(reader: SourceReader, digest: string, size: number, subject: string): Promise<void> {
-  if (!(await reader.atEnd())) {
-    throw new DigestMismatchError(digest, undefined, { expected: size, actual: size + 1 }, `source of ${subject}`);
-  }
-  const actual = reader.hash.digest();
-  if (actual !== digest) throw new DigestMismatchError(digest, actual, {}, `source of ${subject}`);
-}
 
 /** Final PUT ?digest=…, with the body (monolithic) or without (chunked). */
 async function completeUpload(
@@ -193,24 +206,24 @@ async function completeUpload(
   }
 }
 
-const uploadMonolithic: Upload = async (session, base, location, reader, digest, size) => {
+const uploadMonolithic: Upload = async (session, base, upload, reader, digest, size) => {
   const parts: Buffer[] = [];
-  for await (const part of reader.take(size, shortSource(digest, size, reader, base.subject))) parts.push(part);
-  await verifySource(reader, digest, size, base.subject);
-  await completeUpload(session, base, location, digest, Buffer.concat(parts, size));
+  for await (const part of reader.take(size, `source of ${base.subject}`)) parts.push(part);
+  await reader.verifyEnd(`source of ${base.subject}`);
+  // A Buffer (not a stream) lets the request be re-sent after a 401 re-challenge; one part needs no copy.
+  await completeUpload(session, base, upload.location, digest, parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
 };
 
-const uploadChunked: Upload = async (session, base, location, reader, digest, size, chunkBytes) => {
-  let url = location;
+const uploadChunked: Upload = async (session, base, upload, reader, digest, size, chunkBytes) => {
   for (let offset = 0; offset < size;) {
     const length = Math.min(chunkBytes, size - offset);
     const end = offset + length - 1;
     let res: HttpResponse;
     try {
       res = await session.call({
-        ...base, method: 'PATCH', target: url, retry: false,
+        ...base, method: 'PATCH', target: upload.location, retry: false,
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(length) },
-        body: reader.take(length, shortSource(digest, size, reader, base.subject)), expect: [202],
+        body: reader.take(length, `source of ${base.subject}`), expect: [202],
       });
     } catch (err) {
       // When the source broke, that is the error to report (and to decide about retrying), not the aborted request.
@@ -222,11 +235,11 @@ const uploadChunked: Upload = async (session, base, location, reader, digest, si
       throw new RegistryError(`${base.action} ${base.subject}: sent bytes up to ${end}, the registry acknowledged up to ${acknowledged}`,
         { registry: base.registry, repository: base.repository });
     }
-    url = uploadLocation(res, `${base.action} ${base.subject}`, base.registry);
+    upload.location = uploadLocation(res, `${base.action} ${base.subject}`, base.registry);
     offset += length;
   }
-  await verifySource(reader, digest, size, base.subject);
-  await completeUpload(session, base, url, digest, Buffer.alloc(0));
+  await reader.verifyEnd(`source of ${base.subject}`);
+  await completeUpload(session, base, upload.location, digest, Buffer.alloc(0));
 };
 
 /** Uploads a small in-memory blob (configs, generated files) unless the repository has it already; returns its digest. */

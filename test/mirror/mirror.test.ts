@@ -105,10 +105,17 @@ test('a layer shared by several images is uploaded once per target registry and 
     const uploadedTo = forShared.find((b) => b.action === 'upload')!.repository;
     for (const b of forShared.filter((x) => x.action === 'mount')) assert.equal(b.mountFrom, uploadedTo);
 
-    const result = await executePlan(client, plan);
+    const streamed = new Map<string, number>();
+    const result = await executePlan(client, plan, {
+      onEvent: (e) => { if (e.type === 'bytes') streamed.set(e.blob.digest, (streamed.get(e.blob.digest) ?? 0) + e.bytes); },
+    });
     assert.equal(result.failed.length, 0, result.failed.map((f) => f.error.message).join('\n'));
     assert.equal(result.written.length, 3);
     assert.equal(result.blobsMounted, 2);
+    // Progress counts every uploaded byte once, mounted blobs not at all.
+    const uploaded = plan.blobs.filter((b) => b.action === 'upload');
+    assert.deepEqual([...streamed].sort(), uploaded.map((b) => [b.digest, b.size]).sort());
+    assert.equal(result.bytesUploaded, plan.totals.bytesToUpload);
     for (const [i, n] of ['x', 'y', 'z'].entries()) {
       assert.ok(await blobExists(target(), `dedupe/${n}`, sharedDigest), `shared layer in dedupe/${n}`);
       assert.equal(sha256(await skopeoInspectRaw(target(), `dedupe/${n}:v1`)), images[i].digest);

@@ -2,7 +2,7 @@
 // Retry-After), no retries on 4xx, corrupted content, downloads cut midway, uploads failing midway.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { DigestMismatchError } from '../../src/manifest/digest.js';
+import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
 import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -144,4 +144,39 @@ test('a failed monolithic PUT is retried; a 400 on upload is not', async () => {
     await assert.rejects(c.pushBlobBytes(proxy.host, 'faults/upload', Buffer.from('another')), /pushing blob sha256:\w+ to .*faults\/upload: 400 Bad Request/);
   });
   assert.equal(proxy.hits.filter((h) => h.method === 'POST').length, 1);
+});
+
+test('an upload fed by a corrupted download is cancelled, never completed: monolithic and chunked', async () => {
+  proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}`), action: { kind: 'corrupt' } });
+  const cases = [
+    { repository: 'faults/copy-monolithic', opts: {}, requests: ['POST 202', 'DELETE 204'] },
+    { repository: 'faults/copy-chunked', opts: { monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB }, requests: ['POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'DELETE 204'] },
+  ];
+  for (const { repository, opts, requests } of cases) {
+    proxy.hits.length = 0;
+    let opened = 0;
+    let streamed = 0;
+    await withClient(async (c) => {
+      // The download verifies the digest itself, so the upload does not hash again: its failure must still stop the upload.
+      const open = async () => { opened++; return c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size }); };
+      await assert.rejects(c.pushBlob(proxy.host, repository, bigLayer.digest, bigLayer.size, open, (n) => { streamed += n; }),
+        (err: Error) => err instanceof DigestMismatchError && err.message.includes(`digest mismatch: expected ${bigLayer.digest}`));
+      assert.equal(await c.blobSize(proxy.host, repository, bigLayer.digest), undefined, `${repository} must not have the blob`);
+    }, opts);
+    assert.equal(opened, 1, 'a digest mismatch is not retried');
+    assert.equal(streamed, bigLayer.size, 'every byte was read before the mismatch showed');
+    assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`), requests, repository);
+  }
+});
+
+test('a verified download of another blob is not taken for the claimed one', async () => {
+  const claimed = sha256Digest(Buffer.from('a blob nobody has'));
+  await withClient(async (c) => {
+    const small = { digest: image.layerDigests[0]!, size: (await c.blobSize(proxy.host, 'faults/app', image.layerDigests[0]!))! };
+    await assert.rejects(c.pushBlob(proxy.host, 'faults/claimed', claimed, small.size, () => c.getBlob(proxy.host, 'faults/app', small.digest, { size: small.size })),
+      (err: Error) => err instanceof DigestMismatchError && err.message.includes(`expected ${claimed}, got ${small.digest}`));
+    assert.equal(await c.blobSize(proxy.host, 'faults/claimed', claimed), undefined);
+    assert.equal(await c.blobSize(proxy.host, 'faults/claimed', small.digest), undefined);
+  });
+  assert.equal(proxy.hits.filter((h) => h.method === 'PUT').length, 0);
 });

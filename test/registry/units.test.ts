@@ -1,8 +1,9 @@
 // Unit tests of the registry client's pure parts: challenges, Retry-After, backoff, Location handling, error text.
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parseChallenges, pickChallenge, registryHost, tokenLifetimeMs } from '../../src/registry/auth.js';
-import { DigestMismatchError } from '../../src/manifest/digest.js';
+import { createDigestVerifier, DigestMismatchError, sha256Digest, verifiedDigestOf } from '../../src/manifest/digest.js';
 import { describeNetworkError, formatErrorDetails, httpError, parseErrorBody, RegistryError } from '../../src/registry/errors.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay } from '../../src/registry/retry.js';
 import { withDigestParam } from '../../src/registry/uploads.js';
@@ -104,4 +105,17 @@ test('network errors explain themselves', () => {
   assert.match(describeNetworkError(net('ERR_SSL_WRONG_VERSION_NUMBER'), 'h:1'), /--insecure/);
   assert.equal(describeNetworkError(net('ECONNREFUSED'), 'h:1'), 'cannot connect to h:1: connection refused');
   assert.equal(describeNetworkError(new Error('odd'), 'h:1'), 'request to h:1 failed: odd');
+});
+
+test('verifiedDigestOf: only a digest verifier nobody has read from yet counts as verifying', async () => {
+  const digest = sha256Digest(Buffer.from('content'));
+  assert.equal(verifiedDigestOf(createDigestVerifier(digest)), digest);
+  assert.equal(verifiedDigestOf(Readable.from([Buffer.from('content')])), undefined);
+  const started = createDigestVerifier(digest);
+  started.end(Buffer.from('content'));
+  for await (const chunk of started) {
+    assert.equal(chunk.toString(), 'content');
+    break;
+  }
+  assert.equal(verifiedDigestOf(started), undefined, 'bytes already taken are not covered by its check');
 });
