@@ -4,7 +4,7 @@
 // again on its filled target. A last run copies one 1 GiB single-layer image and records olm-mirror's
 // peak resident memory (VmHWM of the child process), which must not grow with the blob size.
 //
-// Environment: OLM_MIRROR_BENCH_IMAGES (default 24), OLM_MIRROR_BENCH_LAYER_MIB (own layer size of each
+// Environment: OLM_MIRROR_BENCH_IMAGES (image counts to compare, default 24,96), OLM_MIRROR_BENCH_LAYER_MIB (own layer size of each
 // image, default 2), OLM_MIRROR_BENCH_BIG_MIB (the big image, default 1024; 0 skips that part).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -132,8 +132,52 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
 }
 
+/** Image counts compared, from OLM_MIRROR_BENCH_IMAGES (comma-separated). */
+function imageCounts(): number[] {
+  const raw = process.env.OLM_MIRROR_BENCH_IMAGES ?? '24,96';
+  const counts = raw.split(',').map((part) => Number(part.trim()));
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`OLM_MIRROR_BENCH_IMAGES must be positive integers separated by commas, got "${raw}"`);
+  return counts;
+}
+
+/** One comparison: the same N images mirrored by olm-mirror and by a skopeo loop, each into a fresh registry, then again. */
+async function compareWithSkopeo(count: number, layerMiB: number, workDir: string, authFile: string, start: () => Promise<TestRegistry>)
+  : Promise<void> {
+  console.log(`\n${count} images (${layerMiB} MiB own layer each, 1.5 MiB shared base layers, every 4th two-platform)`);
+  const source = await start();
+  const repositories = await seedImages(source, count, layerMiB);
+
+  const ours = await start();
+  const mapping = writeMapping(workDir, source, ours, repositories);
+  const olmMirror = () => runOlmMirror(['-f', mapping], authFile);
+  const oursFirst = await measure([source, ours], olmMirror);
+  const oursAgain = await measure([source, ours], olmMirror);
+
+  const theirs = await start();
+  const skopeoFirst = await skopeoLoop(source, theirs, repositories);
+  const skopeoAgain = await skopeoLoop(source, theirs, repositories);
+
+  const rawDir = join(workDir, `raw-copy-${count}`);
+  const rawCopy = await measure([], () => promisify(execFile)('cp', ['-r', source.storageDir, rawDir]));
+
+  console.log(table([
+    ['', 'olm-mirror', 'skopeo loop', 'skopeo / olm-mirror', 'target'],
+    ['first mirror', fmt(oursFirst.seconds), fmt(skopeoFirst.seconds), ratio(skopeoFirst.seconds, oursFirst.seconds),
+      `>= ${TARGETS.firstSpeedup}x ${verdict(skopeoFirst.seconds / oursFirst.seconds >= TARGETS.firstSpeedup)}`],
+    ['re-run (all present)', fmt(oursAgain.seconds), fmt(skopeoAgain.seconds), ratio(skopeoAgain.seconds, oursAgain.seconds),
+      `>= ${TARGETS.rerunSpeedup}x ${verdict(skopeoAgain.seconds / oursAgain.seconds >= TARGETS.rerunSpeedup)}`],
+    ['raw copy (cp -r storage)', fmt(rawCopy.seconds), '', `olm-mirror / raw: ${ratio(oursFirst.seconds, rawCopy.seconds)}`, ''],
+  ]));
+  // Wall times depend on what else the machine runs; CPU seconds show the work each approach costs.
+  console.log(table([
+    ['CPU (tool + registries)', 'olm-mirror', 'skopeo loop'],
+    ['first mirror', cpu(oursFirst), cpu(skopeoFirst)],
+    ['re-run (all present)', cpu(oursAgain), cpu(skopeoAgain)],
+  ]));
+}
+
 export async function runImageMirrorBench(): Promise<void> {
-  const imageCount = envInt('OLM_MIRROR_BENCH_IMAGES', 24);
+  const counts = imageCounts();
   const layerMiB = envInt('OLM_MIRROR_BENCH_LAYER_MIB', 2);
   const bigMiB = envInt('OLM_MIRROR_BENCH_BIG_MIB', 1024);
   const workDir = mkdtempSync(join(tmpdir(), 'olm-mirror-bench-'));
@@ -147,38 +191,12 @@ export async function runImageMirrorBench(): Promise<void> {
     return r;
   };
   try {
-    console.log(`image mirror benchmark: ${imageCount} images (${layerMiB} MiB own layer each, 1.5 MiB shared base layers, every 4th two-platform)`);
-    const source = await start();
-    const repositories = await seedImages(source, imageCount, layerMiB);
-
-    const ours = await start();
-    const mapping = writeMapping(workDir, source, ours, repositories);
-    const olmMirror = () => runOlmMirror(['-f', mapping], authFile);
-    const oursFirst = await measure([source, ours], olmMirror);
-    const oursAgain = await measure([source, ours], olmMirror);
-
-    const theirs = await start();
-    const skopeoFirst = await skopeoLoop(source, theirs, repositories);
-    const skopeoAgain = await skopeoLoop(source, theirs, repositories);
-
-    const rawCopy = await measure([], () => promisify(execFile)('cp', ['-r', source.storageDir, join(workDir, 'raw-copy')]));
-
-    console.log(table([
-      ['', 'olm-mirror', 'skopeo loop', 'skopeo / olm-mirror', 'target'],
-      ['first mirror', fmt(oursFirst.seconds), fmt(skopeoFirst.seconds), ratio(skopeoFirst.seconds, oursFirst.seconds),
-        `>= ${TARGETS.firstSpeedup}x ${verdict(skopeoFirst.seconds / oursFirst.seconds >= TARGETS.firstSpeedup)}`],
-      ['re-run (all present)', fmt(oursAgain.seconds), fmt(skopeoAgain.seconds), ratio(skopeoAgain.seconds, oursAgain.seconds),
-        `>= ${TARGETS.rerunSpeedup}x ${verdict(skopeoAgain.seconds / oursAgain.seconds >= TARGETS.rerunSpeedup)}`],
-      ['raw copy (cp -r storage)', fmt(rawCopy.seconds), '', `olm-mirror / raw: ${ratio(oursFirst.seconds, rawCopy.seconds)}`, ''],
-    ]));
-    // Wall times depend on what else the machine runs; CPU seconds show the work each approach costs.
-    console.log(table([
-      ['CPU (tool + registries)', 'olm-mirror', 'skopeo loop'],
-      ['first mirror', cpu(oursFirst), cpu(skopeoFirst)],
-      ['re-run (all present)', cpu(oursAgain), cpu(skopeoAgain)],
-    ]));
+    console.log('image mirror benchmark: olm-mirror against a `skopeo copy --all` loop over the same mapping and a raw copy of the bytes.');
+    console.log('A small run shows the fixed costs (process start, connections); a catalog-sized run shows how each scales.');
+    for (const count of counts) await compareWithSkopeo(count, layerMiB, workDir, authFile, start);
 
     if (bigMiB > 0) {
+      const source = await start();
       await seedImage(source, 'bench/big', 'v1', { layerSizes: [bigMiB * MiB], seed: 'bench-big' });
       const bigTarget = await start();
       const big = await measure([source, bigTarget], () => runOlmMirror([`${source.host}/bench/big:v1`, `${bigTarget.host}/bench/big`], authFile));
