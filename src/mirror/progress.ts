@@ -78,7 +78,11 @@ export class ProgressReporter {
       case 'image-done':
         this.inFlight.delete(e.image);
         this.finished++;
-        if (e.written) this.out.stdout.write(`${e.digest} ${formatReference(e.image.mapping.destination)}\n`);
+        if (e.written) {
+          // On a terminal stdout and stderr share the screen: the live line goes first, or the two mix.
+          this.clearLive();
+          this.out.stdout.write(`${e.digest} ${formatReference(e.image.mapping.destination)}\n`);
+        }
         this.line(`[${this.finished}/${this.total}] ${e.written ? 'mirrored' : 'already present'} ${formatReference(e.image.mapping.destination)}`);
         break;
       case 'image-failed':
