@@ -2,7 +2,7 @@
 import { DigestMismatchError } from '../manifest/digest.js';
 import { errorCode, RegistryError } from './errors.js';
 
-/** Transient by nature: throttling, timeouts, server trouble. 501 (not implemented) never changes. */
+/** Transient by nature: throttling, timeouts, server trouble (but a 501 answer never changes). */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
 }
