@@ -48,6 +48,8 @@ export function catalogBuildCommand(): Command {
 
 export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.WritableStream): Promise<void> {
   const { target, platforms } = checkFlags(flags);
+  // Bad credential or CA files are found before anything is written.
+  const clientOptions = target === undefined ? undefined : await clientOptionsFrom(flags);
   const catalog = await loadPackageManifests(flags.fromDir);
 
   if (flags.toDb !== undefined) {
@@ -56,8 +58,8 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
   }
   if (target === undefined) return;
 
+  const client = new RegistryClient(clientOptions);
   const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
-  const client = new RegistryClient(await clientOptionsFrom(flags));
   try {
     const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
     if (tempDir !== undefined) writeCatalogDatabase(catalog, dbPath);

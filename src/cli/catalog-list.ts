@@ -104,7 +104,8 @@ function imagesTable(rows: ImageRow[]): string {
 }
 
 async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalog> {
-  if (existsSync(src)) return (await openCatalog(src)).catalog;
+  // Listing needs no CSV or bundle manifests: leave them unread.
+  if (existsSync(src)) return (await openCatalog(src, { manifests: false })).catalog;
   let ref;
   try {
     ref = parseReference(src);
@@ -114,11 +115,11 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
     }
     throw err;
   }
-  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   const client = new RegistryClient(await clientOptionsFrom(flags));
+  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   try {
     const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
-    return (await openCatalog(pulled.localPath)).catalog;
+    return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
   } finally {
     await client.close();
     await rm(workDir, { recursive: true, force: true });

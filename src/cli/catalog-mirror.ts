@@ -3,8 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
 import { ProgressReporter } from '../mirror/progress.js';
-import { validateMaxComponents } from '../reference/naming.js';
-import { InvalidReferenceError } from '../reference/reference.js';
+import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
+import { parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
@@ -110,6 +110,12 @@ function pathMappingFrom(path: string | undefined): { extractFrom?: string; extr
 
 export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
   const { extractFrom, extractDir } = pathMappingFrom(flags.path);
+  try {
+    parseReference(src);
+    parseMirrorDestination(dest);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
@@ -128,8 +134,8 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
     }, streams, reporter).catch((err: unknown) => {
-      // A bad SRC, DEST or --path is a usage error; everything else (registry, catalog) a failure.
-      throw err instanceof InvalidReferenceError || err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
+      // A bad --path is a usage error; everything else (registry, catalog) a failure.
+      throw err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
     });
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {

@@ -1,4 +1,6 @@
 // Flags and conventions shared by every command that talks to registries.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
 import type { RegistryClientOptions } from '../registry/client.js';
@@ -8,7 +10,7 @@ export const ExitCode = {
   Ok: 0,
   /** Some work failed (images not mirrored, catalog unreadable, ...). */
   Failed: 1,
-  /** Bad flags or bad input files: nothing was done. */
+  /** Bad flags, or a mapping, credentials or CA file that cannot be used: nothing was done. */
   Usage: 2,
 } as const;
 
@@ -50,15 +52,25 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
       'credentials file (podman auth.json or docker config.json); default: $REGISTRY_AUTH_FILE, then the podman and docker locations')
     .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
     .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
-    .addOption(new Option('--max-per-registry <n>', 'parallel connections per registry')
+    .addOption(new Option('--max-per-registry <n>', 'parallel requests per registry (reads and writes each)')
       .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
 }
 
-export async function clientOptionsFrom(flags: RegistryFlags): Promise<RegistryClientOptions> {
-  // A credential file that cannot be read or parsed is bad input: exit 2, nothing contacted.
+/**
+ * Client options from the shared flags. Credential and CA files that cannot be read are bad input
+ * (exit 2, nothing contacted); what the credential file holds but olm-mirror cannot use is said on `warn`.
+ */
+export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: string) => void = (line) => process.stderr.write(line))
+  : Promise<RegistryClientOptions> {
   const credentials = await CredentialStore.load({ authFile: flags.registryConfig }).catch((err: unknown) => {
     throw err instanceof CredentialFileError ? new UsageError(err.message) : err;
   });
+  for (const warning of credentials.warnings) warn(`warning: ${warning}\n`);
+  for (const file of flags.certificateAuthority ?? []) {
+    await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`--certificate-authority ${file}: cannot read it (${err.code ?? err.message})`);
+    });
+  }
   return {
     credentials,
     insecure: flags.insecure ?? false,

@@ -80,16 +80,18 @@ export function catalogMappings(catalogRef: ImageReference, images: readonly str
   const seen = new Set([formatReference(catalogRef)]);
   const invalid: { image: string; reason: string }[] = [];
   for (const image of images) {
-    let source: ImageReference;
+    let entry: MappingEntry;
     try {
-      source = parseReference(image);
+      const source = parseReference(image);
+      entry = { source, target: mirrorTarget(source, dest, maxComponents) };
     } catch (err) {
+      // One unusable image (bad reference, target name too long) is reported; the others are mirrored.
       invalid.push({ image, reason: (err as Error).message });
       continue;
     }
-    if (seen.has(formatReference(source))) continue;
-    seen.add(formatReference(source));
-    mappings.push({ source, target: mirrorTarget(source, dest, maxComponents) });
+    if (seen.has(formatReference(entry.source))) continue;
+    seen.add(formatReference(entry.source));
+    mappings.push(entry);
   }
   return { mappings, invalid };
 }
@@ -144,7 +146,8 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   const name = catalogName(catalogRef);
 
   const pulled = await pullAndReport(client, catalogRef, opts, out);
-  const { catalog } = await openCatalog(pulled.localPath);
+  // Only images are needed: leave the (large) CSV and bundle manifests unread.
+  const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
   for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
   for (const { target, sources } of sharedTargets(mappings)) {
@@ -165,7 +168,12 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
     out.stdout.write(`to upload the images, run: olm-mirror image mirror -f ${join(manifestsDir, 'mapping.txt')}\n`);
     return outcome;
   }
-  const mirrorMappings: Mapping[] = mappings.map((m) => ({ source: m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}` }));
+  // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
+  // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
+  const readCatalog = { ...catalogRef, digest: pulled.indexDigest ?? pulled.digest };
+  const mirrorMappings: Mapping[] = mappings.map((m) => ({
+    source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
+  }));
   outcome.mirror = await runMirror(client, mirrorMappings, {
     // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
     skipMissing: false,
