@@ -39,6 +39,19 @@ test('usage errors exit 2 and name the file and line', async () => {
   assert.match(regex.stderr, /--filter-by-os <regex>' argument 'linux\/\(' is invalid\. not a valid regular expression/);
   const flag = await olmMirror(['--max-per-registry', '0', 'quay.io/a:1', 'mirror.local/a']);
   assert.equal(flag.code, 2);
+  const noCa = join(dir, 'no-such-ca.pem');
+  const ca = await olmMirror(['--certificate-authority', noCa, 'quay.io/a:1', 'mirror.local/a']);
+  assert.equal(ca.code, 2, ca.stderr);
+  assert.match(ca.stderr, new RegExp(`--certificate-authority ${noCa.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: cannot read it \\(ENOENT\\)`));
+});
+
+test('a credentials file that relies on a credential helper gets a warning, not silent anonymous access', async () => {
+  const authFile = join(dir, 'helper-auth.json');
+  writeFileSync(authFile, JSON.stringify({ auths: {}, credsStore: 'desktop' }));
+  await seedImage(source(), 'cli/helper', 'v1', { seed: 'cli-helper' });
+  const run = await olmMirror(['--insecure', '-a', authFile, `${source().host}/cli/helper:v1`, `${target().host}/cli/helper`]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^warning: .*helper-auth\.json: "credsStore" is set but credential helpers are not supported/m);
 });
 
 test('mirrors what stdin lists (-f -), prints digest and destination, exits 0; a missing image exits 1', async () => {
