@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
 import { isDockerHub, DEFAULT_REGISTRY } from '../reference/reference.js';
+import { isPlainObject } from '../util/guards.js';
 
 export interface Credential {
   username?: string;
@@ -168,12 +169,12 @@ async function readIfExists(file: string): Promise<string | undefined> {
 
 function parseCredentialFile(text: string, file: string): { entries: Map<string, Entry>; warnings: string[] } {
   const root = parseJson(text, file);
-  if (!isObject(root)) throw new CredentialFileError(file, 'expected a JSON object at the top level');
+  if (!isPlainObject(root)) throw new CredentialFileError(file, 'expected a JSON object at the top level');
   const warnings: string[] = [];
   // podman and docker write {"auths": {...}}; ~/.dockercfg (and old Kubernetes secrets) hold the map itself.
   const legacy = !('auths' in root) && (basename(file) === '.dockercfg' || Object.values(root).some(looksLikeEntry));
   const auths = legacy ? root : root.auths ?? {};
-  if (!isObject(auths)) throw new CredentialFileError(file, '"auths" must be an object');
+  if (!isPlainObject(auths)) throw new CredentialFileError(file, '"auths" must be an object');
   for (const field of ['credsStore', 'credHelpers'] as const) {
     if (field in root) {
       warnings.push(`${file}: "${field}" is set but credential helpers are not supported; only credentials stored in the file are used`);
@@ -209,7 +210,7 @@ function parseJson(text: string, file: string): unknown {
 
 function decodeEntry(value: unknown, key: string, file: string): RedactedCredential | undefined {
   const where = `entry "${key}"`;
-  if (!isObject(value)) throw new CredentialFileError(file, `${where} must be an object`);
+  if (!isPlainObject(value)) throw new CredentialFileError(file, `${where} must be an object`);
   const field = (name: string): string | undefined => {
     const v = value[name];
     if (v === undefined || v === null) return undefined;
@@ -253,9 +254,5 @@ function canonicalHost(host: string): string {
 }
 
 function looksLikeEntry(v: unknown): boolean {
-  return isObject(v) && (typeof v.auth === 'string' || typeof v.identitytoken === 'string');
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return isPlainObject(v) && (typeof v.auth === 'string' || typeof v.identitytoken === 'string');
 }

@@ -140,6 +140,20 @@ export function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A string field that may be absent (undefined/null); `what` names it in the error, e.g. `file:3: spec.version`. */
+export function optionalString(value: unknown, what: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new CatalogError(`${what}: expected a string, got ${typeof value} ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** A list of strings that may be absent (empty); a null item reads as ''. */
+export function stringList(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new CatalogError(`${what}: expected a list of strings, got ${JSON.stringify(value)}`);
+  return value.map((v, i) => optionalString(v, `${what}[${i}]`) ?? '');
+}
+
 /**
  * JSON text as Go's encoding/json writes it (what upstream stores in SQLite): object keys sorted
  * bytewise, `<`, `>`, `&`, U+2028 and U+2029 escaped. Written by hand because JS objects iterate

@@ -3,6 +3,7 @@
 // name plus a synthetic row of the skipping bundle that replaces it, each skip one level deeper.
 import { CatalogError } from './documents.js';
 import type { ChannelEntry } from './model.js';
+import { compareCodeUnits } from '../util/compare.js';
 
 export interface GraphNode {
   readonly replaces?: string;
@@ -69,5 +70,5 @@ export function entriesFromRows(rows: readonly ChannelEntryRow[], lookup: (name:
 }
 
 export function sortEntries(entries: ChannelEntry[]): ChannelEntry[] {
-  return entries.sort((a, b) => a.depth - b.depth || (a.bundle < b.bundle ? -1 : a.bundle > b.bundle ? 1 : 0));
+  return entries.sort((a, b) => a.depth - b.depth || compareCodeUnits(a.bundle, b.bundle));
 }

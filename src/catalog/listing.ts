@@ -1,6 +1,7 @@
 // What `catalog list` shows, shaped from the catalog model: packages with their channel heads,
 // bundles, or the images of bundles. Rendering (table or JSON) is the command's job.
 import type { Bundle, Catalog, Package } from './model.js';
+import { compareCodeUnits } from '../util/compare.js';
 
 export interface PackageRow {
   package: string;
@@ -88,7 +89,7 @@ export function bundlePattern(pattern: string): RegExp {
 }
 
 function selectPackages(catalog: Catalog, name: string | undefined): Package[] {
-  const sorted = [...catalog.packages].sort((a, b) => compare(a.name, b.name));
+  const sorted = [...catalog.packages].sort((a, b) => compareCodeUnits(a.name, b.name));
   if (name === undefined) return sorted;
   const found = sorted.filter((p) => p.name === name);
   if (found.length === 0) throw new UnknownPackageError(name, sorted.map((p) => p.name));
@@ -99,21 +100,18 @@ function selectBundles(catalog: Catalog, filter: ListingFilter): { pkg: Package;
   const pattern = filter.bundle === undefined ? undefined : bundlePattern(filter.bundle);
   return selectPackages(catalog, filter.package).flatMap((pkg) => [...pkg.bundles]
     .filter((b) => pattern === undefined || pattern.test(b.name))
-    .sort((a, b) => compare(a.name, b.name))
+    .sort((a, b) => compareCodeUnits(a.name, b.name))
     .map((bundle) => ({ pkg, bundle })));
 }
 
 function sortedChannels(pkg: Package) {
-  return [...pkg.channels].sort((a, b) => compare(a.name, b.name));
+  return [...pkg.channels].sort((a, b) => compareCodeUnits(a.name, b.name));
 }
 
 function channelsOf(pkg: Package, bundle: string): string[] {
   return sortedChannels(pkg).filter((c) => c.entries.some((e) => e.bundle === bundle)).map((c) => c.name);
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** A plain-text table: columns padded to their widest cell, two spaces apart, no trailing blanks. */
 export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -81,19 +81,28 @@ export interface Package {
 
 export interface Catalog {
   readonly packages: readonly Package[];
+  /**
+   * Bundles in the database outside any channel (SQLite catalogs only): not installable, but their
+   * images are mirrored like `oc adm catalog mirror` does. `package` is the olm.package property's
+   * packageName, '' when the database does not say.
+   */
+  readonly looseBundles?: readonly Bundle[];
 }
 
-/** Every image `catalog mirror` must copy: related images plus non-empty bundle images, sorted, unique. */
+/**
+ * Every image `catalog mirror` must copy: related images plus non-empty bundle images of every bundle,
+ * loose ones included, sorted, unique.
+ */
 export function catalogImages(catalog: Catalog): string[] {
   const images = new Set<string>();
-  for (const bundle of allBundles(catalog)) {
+  for (const bundle of [...allBundles(catalog), ...(catalog.looseBundles ?? [])]) {
     if (bundle.image !== '') images.add(bundle.image);
     for (const related of bundle.relatedImages) if (related.image !== '') images.add(related.image);
   }
   return [...images].sort();
 }
 
-/** Every bundle of every package, in catalog order. */
+/** Every bundle of every package, in catalog order (not the loose bundles: this is what can be installed). */
 export function allBundles(catalog: Catalog): Bundle[] {
   return catalog.packages.flatMap((p) => p.bundles);
 }

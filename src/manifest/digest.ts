@@ -3,7 +3,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** Algorithms the OCI image spec registers; the hex length is fixed for each. */
-const hexLength: Record<string, number> = { sha256: 64, sha512: 128 };
+const hexLength = new Map([['sha256', 64], ['sha512', 128]]);
 
 export class InvalidDigestError extends Error {
   constructor(readonly digest: string, reason: string) {
@@ -36,27 +36,23 @@ export class DigestMismatchError extends Error {
   }
 }
 
-/** Splits `alg:hex` after checking the algorithm is supported and the hex has the right shape. */
+/**
+ * Splits `alg:hex` after checking the algorithm is one the OCI image spec registers and the hex has
+ * its exact length. The one digest check of olm-mirror: image references use it too.
+ */
 export function parseDigest(digest: string): { algorithm: string; hex: string } {
   const colon = digest.indexOf(':');
-  if (colon < 0) throw new InvalidDigestError(digest, 'expected <algorithm>:<hex>');
+  if (colon < 0) throw new InvalidDigestError(digest, 'expected <algorithm>:<hex>, e.g. sha256:<64 hex characters>');
   const algorithm = digest.slice(0, colon);
   const hex = digest.slice(colon + 1);
-  const length = hexLength[algorithm];
-  if (length === undefined) throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (supported: sha256, sha512)`);
+  const length = hexLength.get(algorithm);
+  if (length === undefined) {
+    throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (supported: ${[...hexLength.keys()].join(', ')})`);
+  }
   if (hex.length !== length || !/^[0-9a-f]+$/.test(hex)) {
     throw new InvalidDigestError(digest, `expected ${length} lowercase hex characters after "${algorithm}:"`);
   }
   return { algorithm, hex };
-}
-
-export function isValidDigest(digest: string): boolean {
-  try {
-    parseDigest(digest);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function sha256Digest(bytes: Uint8Array): string {

@@ -1,6 +1,7 @@
 // Image manifests and indexes (Docker v2 schema 2 and OCI): parsing with precise errors, platforms.
 import { parseDigest } from './digest.js';
-import { baseMediaType, ImageManifestMediaTypes, IndexMediaTypes, isSchema1MediaType, MediaTypes } from './media-types.js';
+import { baseMediaType, ImageManifestMediaTypes, isIndexMediaType, isSchema1MediaType, MediaTypes } from './media-types.js';
+import { isPlainObject } from '../util/guards.js';
 
 export interface Platform { os: string; architecture: string; variant?: string }
 export interface Descriptor {
@@ -34,10 +35,6 @@ export function schema1Error(subject: string): UnsupportedManifestError {
 
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * True when the bytes/content type are a Docker schema 1 manifest. Cheap enough to call on every
  * fetched manifest so the schema 1 error can name the image.
@@ -46,7 +43,7 @@ export function isSchema1Manifest(bytes: Uint8Array, contentType?: string): bool
   if (contentType !== undefined && isSchema1MediaType(baseMediaType(contentType))) return true;
   try {
     const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    return isObject(json) && json.schemaVersion === 1;
+    return isPlainObject(json) && json.schemaVersion === 1;
   } catch {
     return false;
   }
@@ -64,14 +61,14 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, subject =
   } catch (err) {
     return fail(`not valid JSON (${(err as Error).message})`);
   }
-  if (!isObject(json)) return fail('expected a JSON object');
+  if (!isPlainObject(json)) return fail('expected a JSON object');
   const headerType = contentType === undefined ? undefined : baseMediaType(contentType);
   if (json.schemaVersion === 1 || (headerType !== undefined && isSchema1MediaType(headerType))) throw schema1Error(subject);
   if (json.schemaVersion !== 2) fail(`schemaVersion must be 2, found ${JSON.stringify(json.schemaVersion)}`);
 
   const mediaType = typeof json.mediaType === 'string' ? json.mediaType : inferMediaType(json, headerType);
   if (mediaType === undefined) return fail('no mediaType field, and it has neither "manifests" nor "config" and "layers"');
-  if (IndexMediaTypes.includes(mediaType)) {
+  if (isIndexMediaType(mediaType)) {
     if (!Array.isArray(json.manifests)) fail('"manifests" must be an array');
     const manifests = (json.manifests as unknown[]).map((d, i) => parseDescriptor(d, `manifests[${i}]`, fail));
     return { kind: 'index', mediaType, manifests };
@@ -87,7 +84,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, subject =
 
 /** A generic Content-Type (application/json) says nothing; the fields say which OCI type it is. */
 function inferMediaType(json: Json, headerType: string | undefined): string | undefined {
-  if (headerType !== undefined && (IndexMediaTypes.includes(headerType) || ImageManifestMediaTypes.includes(headerType))) {
+  if (headerType !== undefined && (isIndexMediaType(headerType) || ImageManifestMediaTypes.includes(headerType))) {
     return headerType;
   }
   if (Array.isArray(json.manifests)) return MediaTypes.ociIndex;
@@ -96,7 +93,7 @@ function inferMediaType(json: Json, headerType: string | undefined): string | un
 }
 
 function parseDescriptor(value: unknown, path: string, fail: (what: string) => never): Descriptor {
-  if (!isObject(value)) return fail(`${path} must be an object`);
+  if (!isPlainObject(value)) return fail(`${path} must be an object`);
   if (typeof value.mediaType !== 'string' || value.mediaType === '') fail(`${path}.mediaType is missing`);
   if (typeof value.digest !== 'string') fail(`${path}.digest is missing`);
   try {
@@ -114,7 +111,7 @@ function parseDescriptor(value: unknown, path: string, fail: (what: string) => n
     descriptor.urls = value.urls as string[];
   }
   if (value.annotations !== undefined) {
-    if (!isObject(value.annotations) || !Object.values(value.annotations).every((a) => typeof a === 'string')) {
+    if (!isPlainObject(value.annotations) || !Object.values(value.annotations).every((a) => typeof a === 'string')) {
       fail(`${path}.annotations must map strings to strings`);
     }
     descriptor.annotations = value.annotations as Record<string, string>;
@@ -123,7 +120,7 @@ function parseDescriptor(value: unknown, path: string, fail: (what: string) => n
 }
 
 function parsePlatform(value: unknown, path: string, fail: (what: string) => never): Platform {
-  if (!isObject(value)) return fail(`${path} must be an object`);
+  if (!isPlainObject(value)) return fail(`${path} must be an object`);
   if (typeof value.os !== 'string') fail(`${path}.os is missing`);
   if (typeof value.architecture !== 'string') fail(`${path}.architecture is missing`);
   const platform: Platform = { os: value.os as string, architecture: value.architecture as string };

@@ -3,6 +3,7 @@
 // and which manifests and tags to write. Planning only reads; nothing is written to any registry.
 import { sha256Digest } from '../manifest/digest.js';
 import { parseManifest, platformString, type Descriptor, type ParsedManifest } from '../manifest/manifest.js';
+import { isIndexMediaType, MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { ManifestNotFoundError } from '../registry/errors.js';
@@ -134,7 +135,7 @@ export interface Plan {
 
 export async function planMirror(client: PlanningClient, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
   const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
-  const reader = new SourceReader(client, limiter);
+  const sources = new SourceManifests(client, limiter);
   const targets = new TargetState(client, limiter, opts.force ?? false);
   const skipped: SkippedImage[] = [];
   const failed: FailedImage[] = [];
@@ -145,14 +146,14 @@ export async function planMirror(client: PlanningClient, mappings: readonly Mapp
       // a source error still comes first, so --skip-missing sees it.
       const atTag = targets.digestAtTag(mapping.destination);
       atTag.catch(() => undefined); // awaited below, once the source answered: not an unhandled rejection meanwhile
-      const top = await reader.top(mapping.source);
+      const top = await sources.top(mapping.source);
       // Re-runs: the destination tag already holds the source image, so its tree need not be read.
       if (!opts.filterByOs && await atTag === top.digest) {
         const root = targets.presentManifest(mapping.destination, top, mapping.source);
         const image: PlannedImage = { mapping, sourceDigest: top.digest, root, action: 'present' };
         return image;
       }
-      const tree = await reader.tree(mapping.source);
+      const tree = await sources.tree(mapping.source);
       const selected = opts.filterByOs ? selectPlatforms(tree, opts.filterByOs, opts.keepManifestList ?? false) : { root: tree };
       if ('none' in selected) {
         skipped.push({ mapping, reason: selected.none });
@@ -186,7 +187,7 @@ export async function planMirror(client: PlanningClient, mappings: readonly Mapp
 }
 
 /** Reads source manifests once each: the top one alone (its digest), or whole trees (list -> children -> config + layers). */
-class SourceReader {
+class SourceManifests {
   private readonly tops = new Once<{ digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }>();
   private readonly trees = new Once<SourceManifest>();
 
@@ -456,7 +457,7 @@ export function describePlan(plan: Plan): string {
   const state = (present: boolean) => (present ? 'present' : 'push');
   const describeManifest = (m: PlannedManifest, depth: number) => {
     const pad = '  '.repeat(depth);
-    const what = m.children.length > 0 ? (/index/.test(m.mediaType) ? 'index' : 'manifest list') : 'image';
+    const what = !isIndexMediaType(m.mediaType) ? 'image' : m.mediaType === MediaTypes.ociIndex ? 'index' : 'manifest list';
     const label = `${pad}${m.platform ? `${m.platform} ` : ''}${what} ${m.digest}`;
     if (shown.has(m)) {
       lines.push(`${label}: ${state(m.present)}, see above`);

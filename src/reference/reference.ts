@@ -1,6 +1,7 @@
 // Image references in the docker grammar (github.com/distribution/reference), normalised the
 // way docker and podman normalise them, so that `nginx`, `docker.io/nginx` and
 // `index.docker.io/library/nginx` are the same image everywhere in olm-mirror.
+import { InvalidDigestError, parseDigest } from '../manifest/digest.js';
 
 export interface ImageReference {
   readonly registry: string;
@@ -32,9 +33,6 @@ const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const HOST_RE = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`);
 const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG_RE = /^\w[\w.-]{0,127}$/;
-const DIGEST_ALGORITHM_RE = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*$/;
-/** Digest algorithms go-digest can verify, with their hex length. */
-const DIGEST_HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 /** A bare image ID; docker refuses it as a name because it would be ambiguous. */
 const IMAGE_ID_RE = /^[a-f0-9]{64}$/;
 
@@ -122,19 +120,18 @@ export function isValidRepository(repository: string): boolean {
   return repository.split('/').every((c) => PATH_COMPONENT_RE.test(c));
 }
 
-/** Undefined when `digest` is a well-formed `algorithm:hex` for a supported algorithm, else what is wrong. */
+/**
+ * Undefined when `digest` is one olm-mirror can verify (parseDigest: sha256 or sha512), else what is
+ * wrong, so that a reference is refused when parsed rather than when its content is checked.
+ */
 function digestProblem(digest: string): string | undefined {
-  const colon = digest.indexOf(':');
-  if (colon === -1) return `digest "${digest}" must be "algorithm:hex", e.g. "sha256:<64 hex characters>"`;
-  const algorithm = digest.slice(0, colon);
-  const hex = digest.slice(colon + 1);
-  if (!DIGEST_ALGORITHM_RE.test(algorithm)) return `digest algorithm "${algorithm}" is not valid`;
-  const length = DIGEST_HEX_LENGTH[algorithm];
-  if (length === undefined) return `digest algorithm "${algorithm}" is not supported (use sha256, sha384 or sha512)`;
-  if (hex.length !== length || !/^[a-f0-9]+$/.test(hex)) {
-    return `digest "${digest}" must have exactly ${length} lowercase hexadecimal characters after "${algorithm}:"`;
+  try {
+    parseDigest(digest);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidDigestError) return err.message;
+    throw err;
   }
-  return undefined;
 }
 
 /** distribution/reference splitDockerDomain, with registry-1.docker.io folded to docker.io as well. */

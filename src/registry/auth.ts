@@ -213,7 +213,7 @@ export class Authenticator {
   ): Promise<AuthenticationError> {
     const errors = parseErrorBody(await readText(res));
     // The detail of UNAUTHORIZED repeats the requested access as JSON; the hints below say it in words.
-    const details = formatErrorDetails(errors.map(({ code, message }) => ({ code, message })));
+    const details = formatErrorDetails(errors, { detail: false });
     const challenge = pickChallenge(parseChallenges(headerValues(res, 'www-authenticate')));
     const head = sent.credentials
       ? `authentication failed for ${endpoint.registry}: ${statusLine(res.status)}${details ? `: ${details}` : ''}`

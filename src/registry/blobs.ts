@@ -20,7 +20,8 @@ function blobSpec(registry: string, repository: string, digest: string, method: 
 
 async function blobNotFound(res: HttpResponse, registry: string, repository: string, digest: string): Promise<BlobNotFoundError> {
   const errors = parseErrorBody(await readText(res));
-  const details = formatErrorDetails(errors.map(({ code, message }) => ({ code, message })));
+  // The detail repeats the digest, which the message names already.
+  const details = formatErrorDetails(errors, { detail: false });
   return new BlobNotFoundError(`blob ${digest} not found in ${registry}/${repository} (${res.status}${details ? ` ${details}` : ''})`, {
     registry, repository, status: res.status, errors,
   });

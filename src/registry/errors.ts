@@ -82,11 +82,15 @@ export function parseErrorBody(text: string): RegistryErrorDetail[] {
   return [{ code: '', message: clip(text) }];
 }
 
-/** `MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:…)`, several joined with `; `. */
-export function formatErrorDetails(errors: readonly RegistryErrorDetail[]): string {
+/**
+ * `MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:…)`, several joined with `; `.
+ * `detail: false` leaves the registry's detail out, for messages that already say what it
+ * repeats (the tag or digest of a 404, the access requested in a 401).
+ */
+export function formatErrorDetails(errors: readonly RegistryErrorDetail[], opts: { detail?: boolean } = {}): string {
   return errors.map((e) => {
     const head = [e.code, e.message].filter((s) => s !== '').join(': ');
-    if (e.detail === undefined || e.detail === null || e.detail === '') return head;
+    if (opts.detail === false || e.detail === undefined || e.detail === null || e.detail === '') return head;
     const detail = typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail);
     return `${head} (${clip(detail)})`;
   }).join('; ');

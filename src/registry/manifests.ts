@@ -1,12 +1,12 @@
 // Manifest GET/HEAD/PUT, with the digest of what was transferred always checked.
 import { DigestMismatchError, digestLike, parseDigest, sha256Digest } from '../manifest/digest.js';
 import { isSchema1Manifest, parseManifest, schema1Error } from '../manifest/manifest.js';
-import { baseMediaType, ImageManifestMediaTypes, IndexMediaTypes, isSchema1MediaType, ManifestAccept } from '../manifest/media-types.js';
+import { baseMediaType, ImageManifestMediaTypes, isIndexMediaType, isSchema1MediaType, ManifestAccept } from '../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../reference/reference.js';
 import { repositoryScope } from './auth.js';
 import { formatErrorDetails, ManifestNotFoundError, parseErrorBody, RegistryError } from './errors.js';
 import type { Session } from './session.js';
-import { header, readText, type HttpResponse } from './transport.js';
+import { header, readBody, readText, type HttpResponse } from './transport.js';
 
 export interface FetchedManifest { mediaType: string; digest: string; bytes: Buffer }
 export interface ManifestHead { mediaType: string; digest: string; size: number }
@@ -31,30 +31,16 @@ function manifestPath(ref: ImageReference, reference = manifestReference(ref)): 
 async function notFound(res: HttpResponse, ref: ImageReference): Promise<ManifestNotFoundError> {
   const errors = parseErrorBody(await readText(res));
   // The detail ({"Tag":"v1"}) repeats the reference; code and message say it all.
-  const details = formatErrorDetails(errors.map(({ code, message }) => ({ code, message })));
+  const details = formatErrorDetails(errors, { detail: false });
   return new ManifestNotFoundError(`image ${displayName(ref)} not found (${res.status}${details ? ` ${details}` : ''})`, {
     registry: ref.registry, repository: ref.repository, status: res.status, errors,
   });
 }
 
-async function readLimited(res: HttpResponse, limit: number, what: string, registry: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      res.body.destroy();
-      throw new RegistryError(`${what}: larger than ${limit} bytes, which is not a manifest`, { registry });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** The media type from Content-Type when it is a manifest type, else from the JSON itself (some servers say application/json). */
 function manifestMediaType(bytes: Buffer, contentType: string | undefined, subject: string): string {
   const type = contentType === undefined ? '' : baseMediaType(contentType);
-  if (ImageManifestMediaTypes.includes(type) || IndexMediaTypes.includes(type)) return type;
+  if (ImageManifestMediaTypes.includes(type) || isIndexMediaType(type)) return type;
   return parseManifest(bytes, contentType, subject).mediaType;
 }
 
@@ -82,7 +68,10 @@ export async function getManifest(session: Session, ref: ImageReference): Promis
   } as const;
   return session.request(spec, async (res) => {
     if (res.status === 404) throw await notFound(res, ref);
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, `pulling manifest ${subject}`, ref.registry);
+    const { bytes, truncated } = await readBody(res, MAX_MANIFEST_BYTES);
+    if (truncated) {
+      throw new RegistryError(`pulling manifest ${subject}: larger than ${MAX_MANIFEST_BYTES} bytes, which is not a manifest`, { registry: ref.registry });
+    }
     const contentType = header(res, 'content-type');
     if (isSchema1Manifest(bytes, contentType)) throw schema1Error(`image ${subject}`);
     const digest = ref.digest ? digestLike(ref.digest, bytes) : sha256Digest(bytes);

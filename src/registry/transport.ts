@@ -39,20 +39,28 @@ export function headerValues(res: Pick<HttpResponse, 'headers'>, name: string): 
   return Array.isArray(value) ? value : [value];
 }
 
-/** Reads a response body as text, at most `limit` bytes (error bodies are small; a proxy's HTML page needs no more). */
-export async function readText(res: HttpResponse, limit = 64 * 1024): Promise<string> {
+/**
+ * Reads at most `limit` bytes of a response body. `truncated` says the body was longer; the rest is
+ * not read (the stream is destroyed), so a huge or endless body cannot fill the memory.
+ */
+export async function readBody(res: HttpResponse, limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of res.body) {
     const buf = chunk as Buffer;
     chunks.push(buf);
     total += buf.length;
-    if (total >= limit) {
+    if (total > limit) {
       res.body.destroy();
-      break;
+      return { bytes: Buffer.concat(chunks).subarray(0, limit), truncated: true };
     }
   }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+  return { bytes: Buffer.concat(chunks), truncated: false };
+}
+
+/** A response body as text, cut at `limit` bytes (error bodies are small; a proxy's HTML page needs no more). */
+export async function readText(res: HttpResponse, limit = 64 * 1024): Promise<string> {
+  return (await readBody(res, limit)).bytes.toString('utf8');
 }
 
 /** Frees the connection without reading a body we do not need. */

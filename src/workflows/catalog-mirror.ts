@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
-import { normalizeInImagePath } from '../catalog/image/extract.js';
+import { isInImagePathWithin, normalizeInImagePath } from '../catalog/image/extract.js';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
@@ -117,10 +117,6 @@ function inImagePathOf(path: string): string {
   return `/${normalized}`;
 }
 
-function isWithin(path: string, folder: string): boolean {
-  return folder === '/' || path === folder || path.startsWith(`${folder}/`);
-}
-
 /** The in-image part of a path mapping is no path inside an image: a usage error, found before anything is pulled. */
 export class InvalidPathMappingError extends Error {
   override name = 'InvalidPathMappingError';
@@ -194,7 +190,7 @@ async function pullAndReport(client: RegistryClient, catalogRef: ImageReference,
     if (opts.extractDir === undefined) await rm(extractDir, { recursive: true, force: true });
     throw err;
   });
-  if (extractFrom !== undefined && !isWithin(pulled.inImagePath, extractFrom)) {
+  if (extractFrom !== undefined && !isInImagePathWithin(pulled.inImagePath, extractFrom)) {
     throw new Error(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
       + `${extractFrom}; give / or ${pulled.inImagePath} as the in-image path`);
   }

@@ -1,6 +1,6 @@
 // File-based catalogs: upstream's declcfg test data, .indexignore, JSON streams and errors.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -132,6 +132,67 @@ describe('file-based catalog rules', () => {
     await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${file(dir)}:5:9: Nested mappings are not allowed`));
     dir = await fresh({ 'index.json': '{"schema":"olm.package","name":"a"}\n{"schema":"olm.channel",}' });
     await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${join(dir, 'index.json')}:2:\\d+: invalid JSON`));
+  });
+
+  describe('olm.bundle.object refs stay inside the catalog folder', () => {
+    const SECRET = 'SECRET-TOKEN-abc123';
+    const csv = '{"apiVersion":"operators.coreos.com/v1alpha1","kind":"ClusterServiceVersion","metadata":{"name":"a.v1"}}';
+    const withRef = (ref: string): string =>
+      pkg('a') + channel('a', 'stable', ['a.v1']) + bundle('a', 'a.v1', 'r.io/a:1') + `  - type: olm.bundle.object\n    value: {ref: ${JSON.stringify(ref)}}\n`;
+    /** A catalog folder `catalog/` whose index.yaml refs `ref`, beside a host file it must not read; refs live in ignored folders. */
+    const catalogWith = async (ref: string, files: Record<string, string> = {}): Promise<{ dir: string; index: string; secret: string }> => {
+      const base = await fresh({ 'secret.json': `{"auths":{"r.io":{"auth":"${SECRET}"}}}`, 'catalog/index.yaml': withRef(ref), 'catalog/.indexignore': 'objects/\nlinked\n', ...Object.fromEntries(Object.entries(files).map(([k, v]) => [`catalog/${k}`, v])) });
+      return { dir: join(base, 'catalog'), index: join(base, 'catalog', 'index.yaml'), secret: join(base, 'secret.json') };
+    };
+    const rejectsNamingRef = async (dir: string, index: string, ref: string, reason: RegExp): Promise<void> => {
+      await assert.rejects(readFileBasedCatalog(dir), (err: Error) => {
+        assert.ok(err.message.startsWith(`${index}:`), err.message);
+        assert.ok(err.message.includes(`olm.bundle.object ref ${ref}`), err.message);
+        assert.match(err.message, reason);
+        assert.ok(!err.message.includes(SECRET), err.message);
+        return true;
+      });
+    };
+
+    test('a ref inside the folder is read, `..` that stays inside included', async () => {
+      const { dir } = await catalogWith('objects/../objects/csv.json', { 'objects/csv.json': csv });
+      const [a] = allBundles(await readFileBasedCatalog(dir));
+      assert.equal(a!.csvJson, csv);
+    });
+
+    test('`..` escapes and absolute paths are refused without reading the target', async () => {
+      let c = await catalogWith('../secret.json');
+      await rejectsNamingRef(c.dir, c.index, '../secret.json', /points outside the catalog folder/);
+      c = await catalogWith('objects/../../secret.json');
+      await rejectsNamingRef(c.dir, c.index, 'objects/../../secret.json', /points outside the catalog folder/);
+      const absolute = join(c.dir, '..', 'secret.json');
+      c = await catalogWith(absolute);
+      await rejectsNamingRef(c.dir, c.index, absolute, /points outside the catalog folder/);
+    });
+
+    test('a symlink (file or folder) leading outside is refused', async () => {
+      let c = await catalogWith('objects/csv.json', { 'objects/.keep': '' });
+      await symlink(c.secret, join(c.dir, 'objects', 'csv.json'));
+      await rejectsNamingRef(c.dir, c.index, 'objects/csv.json', /symbolic link leading outside the catalog folder/);
+      c = await catalogWith('linked/secret.json');
+      await symlink(join(c.dir, '..'), join(c.dir, 'linked'));
+      await rejectsNamingRef(c.dir, c.index, 'linked/secret.json', /symbolic link leading outside the catalog folder/);
+    });
+
+    test('a catalog file that is a symlink leading outside is refused', async () => {
+      const c = await catalogWith('objects/csv.json', { 'objects/csv.json': csv });
+      await symlink(c.secret, join(c.dir, 'zz.json'));
+      await assert.rejects(readFileBasedCatalog(c.dir), (err: Error) => {
+        assert.equal(err.message, `${join(c.dir, 'zz.json')} is a symbolic link leading outside the catalog folder ${c.dir}`);
+        return true;
+      });
+    });
+
+    test('without manifests, refs are not followed at all', async () => {
+      const c = await catalogWith('../secret.json');
+      const [a] = allBundles(await readFileBasedCatalog(c.dir, { manifests: false }));
+      assert.deepEqual(a!.properties.map((p) => p.type), ['olm.package']);
+    });
   });
 
   test('two channel heads are an error naming both', async () => {

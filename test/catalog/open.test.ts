@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { allBundles, catalogImages } from '../../src/catalog/model.js';
 import { detectCatalogFormat, openCatalog } from '../../src/catalog/open.js';
 import { fixturesDir, fixturesMissing } from '../support/paths.js';
 
@@ -19,6 +20,16 @@ test('SQLite files, file-based catalog folders and package manifest folders are 
     const opened = await openCatalog(path);
     assert.equal(opened.format, format, path);
     assert.deepEqual(opened.catalog.packages.map((p) => p.name), packages, path);
+  }
+});
+
+test('`manifests: false` leaves CSVs and manifests out of SQLite and file-based catalogs, images stay', { skip: fixturesMissing() }, async () => {
+  for (const path of [join(fixturesDir, 'db', 'foo-index-v12.db'), join(fixturesDir, 'fbc', 'foo-index-v0.2.0-declcfg')]) {
+    const full = (await openCatalog(path)).catalog;
+    const lean = (await openCatalog(path, { manifests: false })).catalog;
+    assert.ok(allBundles(full).some((b) => b.csvJson !== undefined && b.objects !== undefined), path);
+    assert.ok(allBundles(lean).every((b) => b.csvJson === undefined && b.objects === undefined && !b.properties.some((p) => p.type === 'olm.bundle.object')), path);
+    assert.deepEqual(catalogImages(lean), catalogImages(full), path);
   }
 });
 

@@ -194,6 +194,61 @@ describe('readCatalogDatabase', { skip: fixturesMissing() }, () => {
   });
 });
 
+describe('bundles outside any channel', { skip: fixturesMissing() }, () => {
+  let work: string;
+  let dbPath: string;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'olm-mirror-sqlite-loose-'));
+    dbPath = join(work, 'index.db');
+    await writeFile(dbPath, await readFile(v12));
+    const db = new Database(dbPath);
+    db.exec(`
+      insert into operatorbundle(name, bundlepath, version) values('bar.v1.0.0', 'test.registry/bar/bar-bundle:v1.0.0', '1.0.0');
+      insert into related_image(image, operatorbundle_name) values('test.registry/bar/bar:v1.0.0', 'bar.v1.0.0');
+      insert into properties(type, value, operatorbundle_name, operatorbundle_version, operatorbundle_path)
+        values('olm.package', '{"packageName":"bar","version":"1.0.0"}', 'bar.v1.0.0', '1.0.0', 'test.registry/bar/bar-bundle:v1.0.0');
+      insert into operatorbundle(name, bundlepath) values('nameless.v1', 'test.registry/nameless/bundle:v1');
+      insert into operatorbundle(name, bundlepath) values('pathless.v1', '');
+      -- a row left behind by a bundle removed without foreign key enforcement (off by default in SQLite)
+      pragma foreign_keys = off;
+      insert into related_image(image, operatorbundle_name) values('test.registry/orphan/image:v1', 'gone.v1');
+    `);
+    db.close();
+  });
+  after(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test("catalogImages() is what oc's two queries select, packages only hold channel members", () => {
+    const catalog = readCatalogDatabase(dbPath, { manifests: false });
+    const oc = [
+      ...query<{ image: string }>(dbPath, 'select image from related_image').map((r) => r.image),
+      ...query<{ bundlepath: string | null }>(dbPath, 'select bundlepath from operatorbundle').map((r) => r.bundlepath ?? ''),
+    ].filter((image) => image !== '');
+    assert.deepEqual(catalogImages(catalog), [...new Set(oc)].sort());
+    assert.ok(catalogImages(catalog).includes('test.registry/bar/bar:v1.0.0') && catalogImages(catalog).includes('test.registry/orphan/image:v1'));
+    assert.deepEqual(
+      (catalog.looseBundles ?? []).map((b) => [b.name, b.package, b.version, b.image, b.relatedImages.map((r) => r.image)]),
+      [
+        ['bar.v1.0.0', 'bar', '1.0.0', 'test.registry/bar/bar-bundle:v1.0.0', ['test.registry/bar/bar:v1.0.0']],
+        ['nameless.v1', '', '', 'test.registry/nameless/bundle:v1', []],
+        ['pathless.v1', '', '', '', []],
+        ['gone.v1', '', '', '', ['test.registry/orphan/image:v1']],
+      ],
+    );
+    assert.deepEqual(allBundles(catalog).map((b) => b.name), allBundles(readCatalogDatabase(v12, { manifests: false })).map((b) => b.name));
+  });
+
+  test('written back, loose bundles stay loose and keep their images', () => {
+    const catalog = readCatalogDatabase(dbPath);
+    const copy = join(work, 'copy.db');
+    writeCatalogDatabase(catalog, copy);
+    const again = readCatalogDatabase(copy);
+    assert.deepEqual(again.looseBundles?.map((b) => b.name), catalog.looseBundles?.map((b) => b.name));
+    assert.deepEqual(catalogImages(again), catalogImages(catalog));
+  });
+});
+
 describe('database errors and atomic writes', () => {
   let work: string;
   before(async () => {

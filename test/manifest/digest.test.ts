@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import {
-  createDigestVerifier, DigestMismatchError, digestLike, InvalidDigestError, isValidDigest, parseDigest, sha256Digest,
+  createDigestVerifier, DigestMismatchError, digestLike, InvalidDigestError, parseDigest, sha256Digest,
 } from '../../src/manifest/digest.js';
 
 const data = Buffer.from('hello, registry');
@@ -30,8 +30,10 @@ test('parseDigest validates algorithm and hex', () => {
   assert.throws(() => parseDigest('abc'), InvalidDigestError);
   assert.throws(() => parseDigest('md5:0123'), /unsupported algorithm "md5"/);
   assert.throws(() => parseDigest(`sha256:${'A'.repeat(64)}`), /64 lowercase hex/);
-  assert.equal(isValidDigest(digest), true);
-  assert.equal(isValidDigest('sha256:'), false);
+  assert.throws(() => parseDigest('sha256:'), /64 lowercase hex characters after "sha256:"/);
+  // sha384 is not among the algorithms the OCI image spec registers.
+  assert.throws(() => parseDigest(`sha384:${'a'.repeat(96)}`), /unsupported algorithm "sha384" \(supported: sha256, sha512\)/);
+  assert.deepEqual(parseDigest(`sha512:${'a'.repeat(128)}`), { algorithm: 'sha512', hex: 'a'.repeat(128) });
 });
 
 test('verifier passes content through unchanged when digest and size match', async () => {

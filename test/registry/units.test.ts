@@ -6,6 +6,7 @@ import { parseChallenges, pickChallenge, registryHost, tokenLifetimeMs } from '.
 import { createDigestVerifier, DigestMismatchError, sha256Digest, verifiedDigestOf } from '../../src/manifest/digest.js';
 import { describeNetworkError, formatErrorDetails, httpError, parseErrorBody, RegistryError } from '../../src/registry/errors.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay } from '../../src/registry/retry.js';
+import { readBody, readText, type HttpResponse } from '../../src/registry/transport.js';
 import { withDigestParam } from '../../src/registry/uploads.js';
 
 test('WWW-Authenticate: Bearer with quoted commas, several challenges, escapes', () => {
@@ -96,7 +97,27 @@ test('registry error bodies become precise messages', () => {
     [{ code: 'invalid_grant', message: 'refresh token expired' }]);
   assert.equal(formatErrorDetails([{ code: 'DENIED', message: 'no', detail: { Name: 'x' } }, { code: 'UNSUPPORTED', message: '' }]),
     'DENIED: no ({"Name":"x"}); UNSUPPORTED');
+  assert.equal(formatErrorDetails([{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }], { detail: false }),
+    'MANIFEST_UNKNOWN: manifest unknown');
   assert.equal(httpError({ action: 'a', subject: 's', registry: 'r' }, 503, '').message, 'a s: 503 Service Unavailable');
+});
+
+function response(chunks: Iterable<string>): HttpResponse {
+  const body = Readable.from((function* () {
+    for (const c of chunks) yield Buffer.from(c);
+  })());
+  return { status: 200, headers: {}, body, url: new URL('http://r/') } as unknown as HttpResponse;
+}
+
+test('readBody reads at most the limit and says when the body was longer', async () => {
+  assert.deepEqual(await readBody(response(['abc', 'def']), 6), { bytes: Buffer.from('abcdef'), truncated: false });
+  assert.deepEqual(await readBody(response(['abc', 'def', 'ghi']), 4), { bytes: Buffer.from('abcd'), truncated: true });
+  // An endless body: reading stops past the limit instead of running out of memory.
+  const endless = response((function* () { for (;;) yield 'x'.repeat(1000); })());
+  const { bytes, truncated } = await readBody(endless, 10_000);
+  assert.equal(bytes.length, 10_000);
+  assert.equal(truncated, true);
+  assert.equal(await readText(response(['<html>', 'Bad Gateway</html>']), 10), '<html>Bad ');
 });
 
 test('network errors explain themselves', () => {

@@ -1,9 +1,9 @@
 // Reads a file-based catalog (upstream alpha/declcfg): every file under the folder, minus those
 // `.indexignore` files exclude, is a stream of YAML or JSON documents, each with a `schema`:
 // olm.package, olm.channel, olm.bundle and olm.deprecations are used, other schemas are skipped.
-import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js';
+import { readdir, readFile, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { CatalogError, goJson, isMapping, optionalString, parseDocuments, stringList } from '../documents.js';
 import { sortEntries } from '../graph.js';
 import type { Api, Bundle, Catalog, Channel, ChannelEntry, Package, RelatedImage, TypedValue } from '../model.js';
 import { IgnoreMatcher } from './ignore.js';
@@ -36,7 +36,8 @@ export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {
   const channels: Located<Doc>[] = [];
   const bundles: Located<Doc>[] = [];
   const deprecatedBundles = new Set<string>();
-  for (const file of await catalogFiles(dir)) {
+  const root = await catalogRoot(dir);
+  for (const file of await catalogFiles(root)) {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -73,7 +74,7 @@ export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {
       }
     }
   }
-  return { packages: await assemble(packages, channels, bundles, deprecatedBundles, opts.manifests ?? true) };
+  return { packages: await assemble(packages, channels, bundles, deprecatedBundles, opts.manifests ?? true ? root : undefined) };
 }
 
 async function assemble(
@@ -81,7 +82,7 @@ async function assemble(
   channelDocs: Located<Doc>[],
   bundleDocs: Located<Doc>[],
   deprecated: ReadonlySet<string>,
-  withManifests: boolean,
+  manifestsRoot: CatalogRoot | undefined,
 ): Promise<Package[]> {
   const channelsByPackage = new Map<string, { name: string; entries: FbcChannelEntry[]; at: string }[]>();
   for (const { at, value } of channelDocs) {
@@ -123,9 +124,9 @@ async function assemble(
     for (const [bundleName, doc] of bundleDocsOfPackage) {
       const entry = firstEntry.get(bundleName);
       if (!entry) throw new CatalogError(`${doc.at}: package ${name} bundle ${bundleName} is not in any channel`);
-      bundles.push(await toBundle(doc, name, entry, deprecated.has(`${name}\0${bundleName}`), withManifests));
+      bundles.push(await toBundle(doc, name, entry, deprecated.has(`${name}\0${bundleName}`), manifestsRoot));
     }
-    const declared = optionalString(value, 'defaultChannel', at);
+    const declared = optionalString(value.defaultChannel, `${at}: defaultChannel`);
     const defaultChannel = declared ?? (channels.length === 1 ? channels[0]!.name : '');
     if (declared !== undefined && !channels.some((c) => c.name === declared)) {
       throw new CatalogError(`${at}: package ${name} default channel ${declared} has no olm.channel`);
@@ -140,8 +141,8 @@ function channelEntries(channel: Doc, at: string): FbcChannelEntry[] {
   return channel.entries.map((e, i) => {
     const where = `${at}: entries[${i}]`;
     if (!isMapping(e)) throw new CatalogError(`${where} must be an object`);
-    const replaces = optionalString(e, 'replaces', where);
-    const skipRange = optionalString(e, 'skipRange', where);
+    const replaces = optionalString(e.replaces, `${where}.replaces`);
+    const skipRange = optionalString(e.skipRange, `${where}.skipRange`);
     return { name: requiredString(e, 'name', where), skips: stringList(e.skips, `${where}.skips`), ...(replaces ? { replaces } : {}), ...(skipRange ? { skipRange } : {}) };
   });
 }
@@ -174,9 +175,11 @@ function withDepths(entries: readonly FbcChannelEntry[], head: string): ChannelE
   return sortEntries(entries.map((e) => ({ bundle: e.name, skips: e.skips, depth: depth.get(e.name) ?? stranded, ...(e.replaces ? { replaces: e.replaces } : {}), ...(e.skipRange ? { skipRange: e.skipRange } : {}) })));
 }
 
-async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: FbcChannelEntry, deprecated: boolean, withManifests: boolean): Promise<Bundle> {
+/** `manifestsRoot`: the catalog folder when olm.bundle.object manifests are decoded, undefined to leave them out. */
+async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: FbcChannelEntry, deprecated: boolean, manifestsRoot: CatalogRoot | undefined): Promise<Bundle> {
   const name = value.name as string;
-  const properties = propertiesOf(value, at);
+  // Without manifests, olm.bundle.object values (often megabytes of base64) are not even re-encoded.
+  const properties = propertiesOf(value, at).filter((p) => manifestsRoot !== undefined || p.type !== 'olm.bundle.object');
   const values = (type: string): Doc[] => properties.filter((p) => p.type === type).map((p) => p.parsed);
   const packageProperty = values('olm.package')[0];
   const gvk = (p: Doc): Api => ({ group: String(p.group ?? ''), version: String(p.version ?? ''), kind: String(p.kind ?? ''), plural: '' });
@@ -186,9 +189,9 @@ async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: F
     ...values('olm.package.required').map((p) => ({ type: 'olm.package', value: goJson({ packageName: p.packageName, version: p.versionRange }) })),
     ...properties.filter((p) => p.type === 'olm.constraint').map(({ type, value: v }) => ({ type, value: v })),
   ];
-  const manifests = withManifests ? await bundleObjects(values('olm.bundle.object'), dirname(file), `${at}: bundle ${name}`) : undefined;
+  const manifests = manifestsRoot ? await bundleObjects(values('olm.bundle.object'), manifestsRoot, dirname(file), `${at}: bundle ${name}`) : undefined;
   const csvJson = manifests?.find((o) => (JSON.parse(o) as Doc).kind === 'ClusterServiceVersion');
-  const image = optionalString(value, 'image', at) ?? '';
+  const image = optionalString(value.image, `${at}: image`) ?? '';
   return {
     name,
     package: pkg,
@@ -200,7 +203,7 @@ async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: F
     relatedImages: relatedImagesOf(value, at),
     providedApis: values('olm.gvk').map(gvk),
     requiredApis,
-    properties: properties.filter((p) => withManifests || p.type !== 'olm.bundle.object').map(({ type, value: v }) => ({ type, value: v })),
+    properties: properties.map(({ type, value: v }) => ({ type, value: v })),
     dependencies,
     ...(csvJson ? { csvJson } : {}),
     ...(manifests ? { objects: manifests } : {}),
@@ -223,15 +226,18 @@ function relatedImagesOf(bundle: Doc, at: string): RelatedImage[] {
   const images: RelatedImage[] = [];
   bundle.relatedImages.forEach((r, i) => {
     if (!isMapping(r)) throw new CatalogError(`${at}: relatedImages[${i}] must be an object`);
-    const image = optionalString(r, 'image', `${at}: relatedImages[${i}]`);
-    const name = optionalString(r, 'name', `${at}: relatedImages[${i}]`);
+    const image = optionalString(r.image, `${at}: relatedImages[${i}].image`);
+    const name = optionalString(r.name, `${at}: relatedImages[${i}].name`);
     if (image && !images.some((seen) => seen.image === image)) images.push(name ? { name, image } : { image });
   });
   return images;
 }
 
-/** olm.bundle.object values hold a manifest inline (`data`, base64) or by `ref` (a path beside the file). */
-async function bundleObjects(objects: Doc[], baseDir: string, where: string): Promise<string[]> {
+/**
+ * olm.bundle.object values hold a manifest inline (`data`, base64) or by `ref`, a path relative to the
+ * folder of the file declaring the bundle, which must stay inside the catalog folder.
+ */
+async function bundleObjects(objects: Doc[], root: CatalogRoot, baseDir: string, where: string): Promise<string[]> {
   const out: string[] = [];
   for (const [i, obj] of objects.entries()) {
     let text: string;
@@ -240,11 +246,14 @@ async function bundleObjects(objects: Doc[], baseDir: string, where: string): Pr
       text = Buffer.from(obj.data, 'base64').toString('utf8');
       source = `${where} olm.bundle.object[${i}]`;
     } else if (typeof obj.ref === 'string') {
-      source = join(baseDir, obj.ref);
+      source = resolve(baseDir, obj.ref);
+      const what = `${where}: olm.bundle.object ref ${obj.ref}`;
+      if (isAbsolute(obj.ref) || !isInside(root.path, source)) throw new CatalogError(`${what} points outside the catalog folder ${root.path}`);
+      await requireInside(root, source, what);
       try {
         text = await readFile(source, 'utf8');
       } catch (err) {
-        throw new CatalogError(`${where}: olm.bundle.object ref ${obj.ref}: ${(err as Error).message}`);
+        throw new CatalogError(`${what}: ${(err as Error).message}`);
       }
     } else {
       throw new CatalogError(`${where}: olm.bundle.object[${i}] has neither data nor ref`);
@@ -264,12 +273,46 @@ function deprecatedBundleNames(doc: Doc, at: string): string[] {
   });
 }
 
+/** The catalog folder as given (for messages) and with symlinks resolved (for containment checks). */
+interface CatalogRoot {
+  readonly path: string;
+  readonly real: string;
+}
+
+async function catalogRoot(dir: string): Promise<CatalogRoot> {
+  try {
+    return { path: dir, real: await realpath(dir) };
+  } catch (err) {
+    throw new CatalogError(`cannot read file-based catalog folder ${dir}: ${(err as Error).message}`);
+  }
+}
+
+/** True when `path` is strictly below `folder` (both absolute or both relative to the same place). */
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(resolve(folder), resolve(path));
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * An untrusted catalog image must not make the tool read host files (e.g. ~/.docker/config.json):
+ * fails when `path`, symlinks followed, leaves the catalog folder. The message never shows the target.
+ */
+async function requireInside(root: CatalogRoot, path: string, what: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (err) {
+    throw new CatalogError(`${what}: ${(err as Error).message}`);
+  }
+  if (!isInside(root.real, real)) throw new CatalogError(`${what} is a symbolic link leading outside the catalog folder ${root.path}`);
+}
+
 /** Files in lexical walk order, without `.indexignore` files and what they exclude. */
-async function catalogFiles(root: string): Promise<string[]> {
+async function catalogFiles(root: CatalogRoot): Promise<string[]> {
   const matcher = new IgnoreMatcher();
   const files: string[] = [];
   const visit = async (rel: string): Promise<void> => {
-    const dir = rel === '' ? root : join(root, rel);
+    const dir = rel === '' ? root.path : join(root.path, rel);
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -278,13 +321,19 @@ async function catalogFiles(root: string): Promise<string[]> {
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const ignoreFile = entries.find((e) => e.name === INDEX_IGNORE && !e.isDirectory());
-    if (ignoreFile) matcher.add(rel, await readFile(join(dir, INDEX_IGNORE), 'utf8'));
+    if (ignoreFile) {
+      const file = join(dir, INDEX_IGNORE);
+      if (ignoreFile.isSymbolicLink()) await requireInside(root, file, file);
+      matcher.add(rel, await readFile(file, 'utf8'));
+    }
     for (const entry of entries) {
       const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
       if (entry.isDirectory()) {
         if (!matcher.matches(path, true)) await visit(path);
       } else if (entry.name !== INDEX_IGNORE && !matcher.matches(path, false)) {
-        files.push(join(root, path));
+        const file = join(root.path, path);
+        if (entry.isSymbolicLink()) await requireInside(root, file, file);
+        files.push(file);
       }
     }
   };
@@ -296,17 +345,4 @@ function requiredString(doc: Doc, key: string, at: string): string {
   const value = doc[key];
   if (typeof value !== 'string' || value === '') throw new CatalogError(`${at}: ${key} must be a non-empty string`);
   return value;
-}
-
-function optionalString(doc: Doc, key: string, at: string): string | undefined {
-  const value = doc[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new CatalogError(`${at}: ${key} must be a string, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function stringList(value: unknown, what: string): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new CatalogError(`${what} must be a list of strings`);
-  return value as string[];
 }

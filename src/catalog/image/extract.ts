@@ -117,7 +117,7 @@ async function applyEntry(entry: TarEntry, root: SafeRoot, state: LayerState, on
   if (name === null) throw new EntryError(header.name, 'would be written outside the target folder');
   const base = posix.basename(name);
 
-  if (name === '' || (only !== undefined && !isWithin(name, only) && !base.startsWith(WHITEOUT_PREFIX))) {
+  if (name === '' || (only !== undefined && !isInImagePathWithin(name, only) && !base.startsWith(WHITEOUT_PREFIX))) {
     return drain(entry);
   }
   if (base.startsWith(WHITEOUT_PREFIX)) {
@@ -342,8 +342,17 @@ export function normalizeInImagePath(name: string): string | null {
   return parts.join('/');
 }
 
-function isWithin(path: string, prefix: string): boolean {
-  return prefix === '' || path === prefix || path.startsWith(prefix + '/');
+/**
+ * Whether in-image `path` is `folder` itself or inside it. Both are compared in the form
+ * normalizeInImagePath gives, so either convention works, even mixed: absolute ('/configs', root '/')
+ * or relative ('configs', root ''); '/configs/' and 'configs' are the same folder. A path that climbs
+ * above the image root is inside nothing.
+ */
+export function isInImagePathWithin(path: string, folder: string): boolean {
+  const p = normalizeInImagePath(path);
+  const f = normalizeInImagePath(folder);
+  if (p === null || f === null) return false;
+  return f === '' || p === f || p.startsWith(`${f}/`);
 }
 
 function dirMode(mode: number | undefined): number {

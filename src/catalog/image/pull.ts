@@ -13,6 +13,7 @@ import { formatTable } from '../listing.js';
 import { detectCatalogFormat } from '../open.js';
 import { CONFIGS_LABEL, DATABASE_LABEL } from './labels.js';
 import { extractLayers, normalizeInImagePath } from './extract.js';
+import { compareCodeUnits } from '../../util/compare.js';
 
 export const DEFAULT_CATALOG_PLATFORM = 'linux/amd64';
 
@@ -179,7 +180,7 @@ async function findDatabase(root: string): Promise<string | undefined> {
 }
 
 async function walkForDatabase(dir: string, inImageDir: string): Promise<string | undefined> {
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => compareCodeUnits(a.name, b.name));
   for (const entry of entries) {
     const local = join(dir, entry.name);
     const inImagePath = `${inImageDir}/${entry.name}`;

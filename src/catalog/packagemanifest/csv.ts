@@ -1,6 +1,6 @@
 // What upstream derives from a bundle's ClusterServiceVersion and CRDs (pkg/registry/bundle.go,
 // csv.go, pkg/sqlite/load.go): related images, provided/required APIs, properties, dependencies.
-import { CatalogError, escapeLikeGo, goJson, isMapping } from '../documents.js';
+import { CatalogError, escapeLikeGo, goJson, isMapping, optionalString, stringList } from '../documents.js';
 import type { Api, RelatedImage, TypedValue } from '../model.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -244,16 +244,4 @@ function field(obj: unknown, ...path: string[]): unknown {
 
 function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
-}
-
-function optionalString(value: unknown, what: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new CatalogError(`${what}: expected a string, got ${typeof value} ${JSON.stringify(value)}`);
-  return value;
-}
-
-function stringList(value: unknown, what: string): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new CatalogError(`${what}: expected a list of strings, got ${JSON.stringify(value)}`);
-  return value.map((v, i) => optionalString(v, `${what}[${i}]`) ?? '');
 }

@@ -2,7 +2,7 @@
 // detected, not assumed: version 5 has no replaces/skips columns, no properties, dependencies or
 // deprecated tables, and ties provided APIs to channel entries instead of bundles.
 import Database from 'better-sqlite3';
-import { CatalogError } from '../documents.js';
+import { CatalogError, isMapping } from '../documents.js';
 import { sortEntries } from '../graph.js';
 import type { Api, Bundle, Catalog, Channel, ChannelEntry, Package, RelatedImage, TypedValue } from '../model.js';
 
@@ -128,7 +128,32 @@ function readCatalog(schema: Schema, withManifests: boolean): Catalog {
       .map((b) => toBundle(b, pkg.name, [...channelEdges.values()].map((edges) => edges.get(b.name)), extras));
     packages.push({ name: pkg.name, defaultChannel: pkg.default_channel ?? '', channels, bundles });
   }
-  return { packages };
+  // oc mirrors every related_image row and every bundlepath, channel or not: keep the rest as loose bundles,
+  // including bundle names that only related_image rows mention.
+  const placed = new Set(packages.flatMap((p) => p.bundles.map((b) => b.name)));
+  const unplacedRows = [
+    ...bundleRows.filter((b) => !placed.has(b.name)),
+    ...[...extras.images.keys()].filter((name) => !byName.has(name)).map((name) => ({ ...NO_COLUMNS, name })),
+  ];
+  const looseBundles = unplacedRows.map((b) => toBundle(b, packageProperty(extras.properties.get(b.name)), [], extras));
+  return looseBundles.length > 0 ? { packages, looseBundles } : { packages };
+}
+
+/** A bundle known only by name. */
+const NO_COLUMNS: BundleRow = { name: '', csv: null, bundle: null, bundlepath: null, skiprange: null, version: null, replaces: null, skips: null };
+
+/** The packageName of a bundle's olm.package property, '' when it has none. */
+function packageProperty(properties: readonly TypedValue[] | undefined): string {
+  for (const p of properties ?? []) {
+    if (p.type !== 'olm.package') continue;
+    try {
+      const value: unknown = JSON.parse(p.value);
+      if (isMapping(value) && typeof value.packageName === 'string') return value.packageName;
+    } catch {
+      // a malformed property says nothing about the package
+    }
+  }
+  return '';
 }
 
 /**
@@ -164,7 +189,7 @@ interface BundleExtras {
 
 function bundleExtras(schema: Schema): BundleExtras {
   const images = schema.has('related_image')
-    ? groupBy(schema.all<{ image: string; operatorbundle_name: string }>('select image, operatorbundle_name from related_image order by rowid').filter((r) => r.image), (r) => r.operatorbundle_name)
+    ? groupBy(schema.all<{ image: string; operatorbundle_name: string }>("select image, coalesce(operatorbundle_name, '') as operatorbundle_name from related_image order by rowid").filter((r) => r.image), (r) => r.operatorbundle_name)
     : new Map();
   const typed = (table: string): Map<string, TypedValue[]> =>
     schema.has(table)

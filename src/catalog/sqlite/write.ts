@@ -67,6 +67,11 @@ function insertCatalog(db: Database.Database, catalog: Catalog): void {
       }
     }
   }
+  for (const bundle of catalog.looseBundles ?? []) {
+    if (written.has(bundle.name)) throw new CatalogError(`loose bundle ${bundle.name} is also a bundle of a package`);
+    written.add(bundle.name);
+    insertBundle(statements, bundle);
+  }
   db.prepare('insert into schema_migrations(version) values(?)').run(SCHEMA_VERSION);
 }
 
