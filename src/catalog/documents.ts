@@ -4,6 +4,7 @@
 // but timestamps and sexagesimal numbers stay strings, as they do when upstream decodes into JSON, and
 // a repeated mapping key keeps its last value (go-yaml v2's non-strict decoding) instead of failing.
 import { Composer, Parser, type Tags } from 'yaml';
+import { isPlainObject } from '../util/guards.js';
 
 /** A problem in a catalog's content; the message names the file (and line:column when known). */
 export class CatalogError extends Error {
@@ -136,9 +137,7 @@ class LineIndex {
 }
 
 /** True for a plain JSON/YAML mapping (not null, not an array). */
-export function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export const isMapping = isPlainObject;
 
 /** A string field that may be absent (undefined/null); `what` names it in the error, e.g. `file:3: spec.version`. */
 export function optionalString(value: unknown, what: string): string | undefined {

@@ -7,6 +7,7 @@ import { readFileBasedCatalog } from './fbc/index.js';
 import type { Catalog } from './model.js';
 import { loadPackageManifests } from './packagemanifest/index.js';
 import { readCatalogDatabase } from './sqlite/index.js';
+import { compareCodeUnits } from '../util/compare.js';
 
 export type CatalogFormat = 'sqlite' | 'fbc' | 'package-manifests';
 
@@ -62,7 +63,7 @@ async function readHead(path: string, length: number): Promise<string> {
 }
 
 async function hasFbcDocument(dir: string, levels: number): Promise<boolean> {
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => compareCodeUnits(a.name, b.name));
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);

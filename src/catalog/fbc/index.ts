@@ -7,6 +7,7 @@ import { CatalogError, goJson, isMapping, optionalString, parseDocuments, string
 import { sortEntries } from '../graph.js';
 import type { Api, Bundle, Catalog, Channel, ChannelEntry, Package, RelatedImage, TypedValue } from '../model.js';
 import { IgnoreMatcher } from './ignore.js';
+import { compareCodeUnits } from '../../util/compare.js';
 
 const INDEX_IGNORE = '.indexignore';
 
@@ -319,7 +320,7 @@ async function catalogFiles(root: CatalogRoot): Promise<string[]> {
     } catch (err) {
       throw new CatalogError(`cannot read file-based catalog folder ${dir}: ${(err as Error).message}`);
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => compareCodeUnits(a.name, b.name));
     const ignoreFile = entries.find((e) => e.name === INDEX_IGNORE && !e.isDirectory());
     if (ignoreFile) {
       const file = join(dir, INDEX_IGNORE);

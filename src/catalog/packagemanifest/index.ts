@@ -8,6 +8,7 @@ import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js
 import { channelEntryRows, entriesFromRows } from '../graph.js';
 import type { Bundle, Catalog, Channel, Package } from '../model.js';
 import { csvFacts, csvName, packageProperty, type CsvFacts, type KubeObject } from './csv.js';
+import { compareCodeUnits } from '../../util/compare.js';
 
 interface LoadedBundle {
   readonly file: string;
@@ -178,7 +179,7 @@ async function walk(root: string): Promise<{ files: string[]; folders: Map<strin
     }
     const here: string[] = [];
     folders.set(dir, here);
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const entry of entries.sort((a, b) => compareCodeUnits(a.name, b.name))) {
       if (entry.name.startsWith('.')) continue;
       const path = join(dir, entry.name);
       const isDir = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isDirectory() === true);
