@@ -93,7 +93,8 @@ async function main(): Promise<void> {
       if (!same) throw new Error(`${dst} does not have the digest of ${src}`);
       checked++;
     }
-    process.stdout.write(`\n${bold(`Demo complete: ${checked} images mirrored with their digests, files in ${manifestsDir}`)}\n`);
+    process.stdout.write(`\n${bold(`Demo complete: ${checked} images mirrored with their digests.`)}\n`);
+    if (!process.env.OLM_MIRROR_DEMO_KEEP) process.stdout.write('(the demo cleans up after itself; run it with OLM_MIRROR_DEMO_KEEP=1 to keep its files)\n');
   } finally {
     for (const reg of registries) await reg.stop();
     if (!process.env.OLM_MIRROR_DEMO_KEEP) rmSync(work, { recursive: true, force: true });
