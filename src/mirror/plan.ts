@@ -14,6 +14,9 @@ import { describeMapping, type Mapping } from './mapping.js';
 /** What the planner needs from a registry client (reads only). */
 export type PlanningClient = Pick<RegistryClient, 'getManifest' | 'headManifest' | 'blobSize'>;
 
+/** Destinations are checked with the push token the writes need (one token, and no 401 for repositories not created yet). */
+const DESTINATION = { forPush: true } as const;
+
 export interface PlanOptions {
   /** Keep only manifest-list entries whose `os/arch[/variant]` matches (oc semantics: matched anywhere). */
   filterByOs?: RegExp;
@@ -291,7 +294,7 @@ class TargetState {
     if (this.force || destination.tag === undefined) return undefined;
     const tag = destination.tag;
     const head = await this.tags.get(formatReference(destination), () =>
-      this.limiter.run(destination.registry, () => this.client.headManifest(withTag(destination, tag))));
+      this.limiter.run(destination.registry, () => this.client.headManifest(withTag(destination, tag), DESTINATION)));
     return head?.digest;
   }
 
@@ -321,7 +324,7 @@ class TargetState {
   /** Whether the blob's repository holds it; a failed question counts as no (writing it then reports the real problem). */
   async hasBlob(b: PlannedBlob): Promise<boolean> {
     try {
-      return await this.limiter.run(b.registry, () => this.client.blobSize(b.registry, b.repository, b.digest)) !== undefined;
+      return await this.limiter.run(b.registry, () => this.client.blobSize(b.registry, b.repository, b.digest, DESTINATION)) !== undefined;
     } catch {
       return false;
     }
@@ -329,7 +332,7 @@ class TargetState {
 
   private hasManifest(m: PlannedManifest): Promise<boolean> {
     return this.manifestPresence.get(`${m.registry}/${m.repository}@${m.digest}`, async () => {
-      const head = await this.limiter.run(m.registry, () => this.client.headManifest({ registry: m.registry, repository: m.repository, digest: m.digest }));
+      const head = await this.limiter.run(m.registry, () => this.client.headManifest({ registry: m.registry, repository: m.repository, digest: m.digest }, DESTINATION));
       return head !== undefined;
     });
   }

@@ -67,6 +67,19 @@ export function repositoryScope(repository: string, actions: 'pull' | 'pull,push
   return `repository:${repository}:${actions}`;
 }
 
+export interface LookupOptions {
+  /**
+   * The repository is about to be written (a mirror destination): ask for a push token right away, so the
+   * check and the writes share one token, and registries that hide repositories from pull-only tokens
+   * (401/403 instead of 404 for one not created yet) answer the check.
+   */
+  forPush?: boolean;
+}
+
+export function lookupAccess(opts: LookupOptions): 'pull' | 'pull,push' {
+  return opts.forPush ? 'pull,push' : 'pull';
+}
+
 /** How one registry is reached: the origin after the HTTPS/HTTP decision, and its auth challenge. */
 export interface Endpoint {
   /** As in ImageReference (`docker.io`, `127.0.0.1:5000`): the key for credentials. */

@@ -1,7 +1,7 @@
 // Blob HEAD and GET. Downloads are digest-verified streams that resume (Range) when the connection breaks.
 import { pipeline, Readable } from 'node:stream';
 import { createDigestVerifier } from '../manifest/digest.js';
-import { repositoryScope } from './auth.js';
+import { lookupAccess, repositoryScope, type LookupOptions } from './auth.js';
 import { BlobNotFoundError, formatErrorDetails, networkError, parseErrorBody, RegistryError } from './errors.js';
 import { backoffDelay, isRetryableError, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
@@ -11,9 +11,9 @@ function blobPath(repository: string, digest: string): string {
   return `/v2/${repository}/blobs/${digest}`;
 }
 
-function blobSpec(registry: string, repository: string, digest: string, method: 'HEAD' | 'GET', action: string): CallSpec {
+function blobSpec(registry: string, repository: string, digest: string, method: 'HEAD' | 'GET', action: string, access: 'pull' | 'pull,push' = 'pull'): CallSpec {
   return {
-    registry, repository, scopes: [repositoryScope(repository, 'pull')], method, target: blobPath(repository, digest),
+    registry, repository, scopes: [repositoryScope(repository, access)], method, target: blobPath(repository, digest),
     expect: [200, 206, 404], followRedirects: true, action, subject: `blob ${digest} of ${registry}/${repository}`,
   };
 }
@@ -28,8 +28,9 @@ async function blobNotFound(res: HttpResponse, registry: string, repository: str
 }
 
 /** Size of a blob, or undefined when the repository does not have it. */
-export async function blobSize(session: Session, registry: string, repository: string, digest: string): Promise<number | undefined> {
-  const spec = blobSpec(registry, repository, digest, 'HEAD', 'checking');
+export async function blobSize(session: Session, registry: string, repository: string, digest: string, opts: LookupOptions = {})
+  : Promise<number | undefined> {
+  const spec = blobSpec(registry, repository, digest, 'HEAD', 'checking', lookupAccess(opts));
   const res = await session.call(spec);
   await res.body.dump();
   if (res.status === 404) return undefined;

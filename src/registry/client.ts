@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { CredentialStore } from '../auth/credentials.js';
 import type { ImageReference } from '../reference/reference.js';
-import { Authenticator, repositoryScope } from './auth.js';
+import { Authenticator, repositoryScope, type LookupOptions } from './auth.js';
 import { blobSize, getBlob } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
@@ -14,6 +14,7 @@ import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './upload
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
+export type { LookupOptions } from './auth.js';
 export type { ClientEvent } from './session.js';
 export type { FetchedManifest, ManifestHead } from './manifests.js';
 
@@ -72,8 +73,8 @@ export class RegistryClient {
   }
 
   /** undefined when the manifest does not exist. */
-  headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
-    return headManifest(this.session, ref);
+  headManifest(ref: ImageReference, opts: LookupOptions = {}): Promise<ManifestHead | undefined> {
+    return headManifest(this.session, ref, opts);
   }
 
   /** `ref` needs a tag or a digest; returns the digest of the stored manifest. */
@@ -82,8 +83,8 @@ export class RegistryClient {
   }
 
   /** undefined when the repository does not have the blob. */
-  blobSize(registry: string, repository: string, digest: string): Promise<number | undefined> {
-    return blobSize(this.session, registry, repository, digest);
+  blobSize(registry: string, repository: string, digest: string, opts: LookupOptions = {}): Promise<number | undefined> {
+    return blobSize(this.session, registry, repository, digest, opts);
   }
 
   /** A stream of the blob that fails (DigestMismatchError) when the content is not what `digest` (and `size`) say. */

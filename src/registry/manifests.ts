@@ -3,7 +3,7 @@ import { DigestMismatchError, digestLike, parseDigest, sha256Digest } from '../m
 import { isSchema1Manifest, parseManifest, schema1Error } from '../manifest/manifest.js';
 import { baseMediaType, ImageManifestMediaTypes, isIndexMediaType, isSchema1MediaType, ManifestAccept } from '../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../reference/reference.js';
-import { repositoryScope } from './auth.js';
+import { lookupAccess, repositoryScope, type LookupOptions } from './auth.js';
 import { formatErrorDetails, ManifestNotFoundError, parseErrorBody, RegistryError } from './errors.js';
 import type { Session } from './session.js';
 import { header, readBody, readText, type HttpResponse } from './transport.js';
@@ -84,10 +84,10 @@ export async function getManifest(session: Session, ref: ImageReference): Promis
 }
 
 /** Digest, media type and size without the body; undefined when the manifest does not exist. */
-export async function headManifest(session: Session, ref: ImageReference): Promise<ManifestHead | undefined> {
+export async function headManifest(session: Session, ref: ImageReference, opts: LookupOptions = {}): Promise<ManifestHead | undefined> {
   const subject = displayName(ref);
   const res = await session.call({
-    registry: ref.registry, repository: ref.repository, scopes: [repositoryScope(ref.repository, 'pull')],
+    registry: ref.registry, repository: ref.repository, scopes: [repositoryScope(ref.repository, lookupAccess(opts))],
     method: 'HEAD', target: manifestPath(ref), headers: { accept: ACCEPT }, expect: [200, 404],
     action: 'checking manifest', subject,
   });

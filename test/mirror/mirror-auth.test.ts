@@ -51,6 +51,12 @@ test('with Bearer tokens, a layer shared by two repositories is uploaded once an
   assert.match(run.stderr, /info: blobs: \d+ uploaded .*, 1 mounted/);
   assert.ok(await blobExists(token(), 'mount/one', sharedDigest));
   assert.ok(await blobExists(token(), 'mount/two', sharedDigest));
+  // Destinations are checked with the push token the writes need: no pull-only token is asked for them
+  // (a mount asks for pull on the repository it mounts from, next to push on its own).
+  const requests = token().tokenIssuer!.requests.filter((r) => r.scopes.some((scope) => scope.startsWith('repository:mount/')));
+  assert.ok(requests.length > 0);
+  const pullOnly = requests.filter((r) => r.scopes.every((scope) => scope.endsWith(':pull')));
+  assert.deepEqual(pullOnly, [], requests.map((r) => r.scopes.join(' ')).join('\n'));
 });
 
 for (const [name, target] of [['Basic auth', htpasswd], ['token', token]] as const) {
