@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import { crdValidator, crdsMissing } from '../cluster/crd.js';
 import type { TestRegistry } from '../support/registry.js';
 import {
-  escapeRegExp, ocTag, olmMirror, readMappingFile, repositoriesOf, seedPackageManifests, startRegistries, testDir, transcript, yamlDocuments,
+  escapeRegExp, ocTag, olmMirror, readMappingFile, repositoriesOf, seedCatalogImage, seedPackageManifests, startRegistries, testDir, transcript, yamlDocuments,
   type SourceImages,
 } from './helpers.js';
 
@@ -19,11 +19,7 @@ let catalog: string;
 
 before(async () => {
   [source, target] = await startRegistries('plain', 'plain') as [TestRegistry, TestRegistry];
-  const seeded = await seedPackageManifests(source, join(dir, 'package-manifests'), 'opts');
-  images = seeded.images;
-  catalog = `${source.host}/opts/opts-index:v2`;
-  const build = await olmMirror(['catalog', 'build', '--from-dir', seeded.dir, '--to', catalog, '--insecure'], dir);
-  assert.equal(build.code, 0, transcript(build));
+  ({ images, catalog } = await seedCatalogImage(source, dir, 'opts', 'v2'));
 });
 
 const catalogMirror = (args: string[]) => olmMirror(['catalog', 'mirror', catalog, ...args, '--insecure'], dir);

@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import { crdValidator, crdsMissing } from '../cluster/crd.js';
 import type { TestRegistry } from '../support/registry.js';
 import {
-  escapeRegExp, ocTag, olmMirror, readMappingFile, remoteDigest, repositoriesOf, seedPackageManifests, skopeoPull, sqliteLine, startRegistries,
+  escapeRegExp, ocTag, olmMirror, readMappingFile, remoteDigest, repositoriesOf, seedCatalogImage, seedPackageManifests, skopeoPull, sqliteLine, startRegistries,
   testDir, transcript, yamlDocuments, type MappingLine, type SourceImages,
 } from './helpers.js';
 
@@ -23,11 +23,7 @@ let catalog: string;
 
 before(async () => {
   [source, target] = await startRegistries('plain', 'plain') as [TestRegistry, TestRegistry];
-  const seeded = await seedPackageManifests(source, join(dir, 'package-manifests'), 'acme');
-  ({ images, csvPrefix } = seeded);
-  catalog = `${source.host}/acme/acme-index:v1`;
-  const build = await olmMirror(['catalog', 'build', '--from-dir', seeded.dir, '--to', catalog, '--insecure'], dir);
-  assert.equal(build.code, 0, transcript(build));
+  ({ images, csvPrefix, catalog } = await seedCatalogImage(source, dir, 'acme', 'v1'));
 });
 
 /** Every line's target holds exactly what its source holds (digests read by skopeo on both sides). */

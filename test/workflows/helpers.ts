@@ -230,3 +230,13 @@ export async function seedPackageManifests(reg: TestRegistry, root: string, ns: 
   ]);
   return { images, pkg, csvPrefix: `${pkg}.v1.1`, dir: root };
 }
+
+/** seedPackageManifests, then `catalog build --to` the catalog image `<ns>/<ns>-index:<tag>` on the same registry. */
+export async function seedCatalogImage(reg: TestRegistry, dir: string, ns: string, tag: string)
+  : Promise<{ images: SourceImages; csvPrefix: string; catalog: string }> {
+  const seeded = await seedPackageManifests(reg, join(dir, 'package-manifests'), ns);
+  const catalog = `${reg.host}/${ns}/${ns}-index:${tag}`;
+  const build = await olmMirror(['catalog', 'build', '--from-dir', seeded.dir, '--to', catalog, '--insecure'], dir);
+  if (build.code !== 0) throw new Error(`building ${catalog} failed:\n${transcript(build)}`);
+  return { images: seeded.images, csvPrefix: seeded.csvPrefix, catalog };
+}
