@@ -59,28 +59,8 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
      		operatorbundle_name TEXT,
      		FOREIGN KEY(operatorbundle_name) REFERENCES operatorbundle(name) ON DELETE CASCADE
 		)`,
-  // api_provider
-  `CREATE TABLE "api_provider" (
-			group_name TEXT,
-			version TEXT,
-			kind TEXT,
-			operatorbundle_name TEXT,
-			operatorbundle_version TEXT,
-			operatorbundle_path TEXT,
-			FOREIGN KEY(operatorbundle_name, operatorbundle_version, operatorbundle_path) REFERENCES operatorbundle(name, version, bundlepath) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
-			FOREIGN KEY(group_name, version, kind) REFERENCES api(group_name, version, kind) ON DELETE CASCADE
-		)`,
-  // api_requirer
-  `CREATE TABLE "api_requirer" (
-			group_name TEXT,
-			version TEXT,
-			kind TEXT,
-			operatorbundle_name TEXT,
-			operatorbundle_version TEXT,
-			operatorbundle_path TEXT,
-			FOREIGN KEY(operatorbundle_name, operatorbundle_version, operatorbundle_path) REFERENCES operatorbundle(name, version, bundlepath) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
-			FOREIGN KEY(group_name, version, kind) REFERENCES api(group_name, version, kind) ON DELETE CASCADE
-		)`,
+  apiLinkTable('api_provider'),
+  apiLinkTable('api_requirer'),
   // pk
   `CREATE UNIQUE INDEX pk ON operatorbundle(name, version, bundlepath)`,
   // api_provider_cleanup
@@ -124,3 +104,17 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
 			operatorbundle_name TEXT PRIMARY KEY
 		)`,
 ];
+
+/** api_provider and api_requirer: the same columns and keys, in upstream's exact text. */
+function apiLinkTable(name: 'api_provider' | 'api_requirer'): string {
+  return `CREATE TABLE "${name}" (
+			group_name TEXT,
+			version TEXT,
+			kind TEXT,
+			operatorbundle_name TEXT,
+			operatorbundle_version TEXT,
+			operatorbundle_path TEXT,
+			FOREIGN KEY(operatorbundle_name, operatorbundle_version, operatorbundle_path) REFERENCES operatorbundle(name, version, bundlepath) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+			FOREIGN KEY(group_name, version, kind) REFERENCES api(group_name, version, kind) ON DELETE CASCADE
+		)`;
+}
