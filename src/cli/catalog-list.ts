@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
 import {
-  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
+  formatTable, listBundles, listImages, listPackages,
   type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
 import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogListFlags extends RegistryFlags {
@@ -62,12 +63,7 @@ export function catalogListCommand(): Command {
 export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
   const catalog = await loadCatalog(src, flags);
   const filter: ListingFilter = { package: flags.package, bundle: flags.bundle };
-  try {
-    stdout.write(`${render(catalog, filter, flags)}\n`);
-  } catch (err) {
-    if (err instanceof UnknownPackageError) throw new UsageError(err.message);
-    throw err;
-  }
+  stdout.write(`${render(catalog, filter, flags)}\n`);
 }
 
 function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {
@@ -118,7 +114,7 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
   const client = new RegistryClient(await clientOptionsFrom(flags));
   const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   try {
-    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, { platform: flags.indexFilterByOs, workDir });
     return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
   } finally {
     await client.close();

@@ -6,7 +6,8 @@ import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
 import { parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { RegistryStores } from '../transport/registry.js';
+import { mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
@@ -119,7 +120,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const outcome = await mirrorCatalog(client, {
+    const outcome = await mirrorCatalog(new RegistryStores(client), {
       source: src,
       destination: dest,
       indexPlatform: flags.indexFilterByOs,
@@ -133,10 +134,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
-    }, streams, reporter).catch((err: unknown) => {
-      // A bad --path is a usage error; everything else (registry, catalog) a failure.
-      throw err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
-    });
+    }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {
       streams.stderr.write(`error: errors during mirroring: ${failures} image(s) failed, the full contents of the catalog may not have been mirrored\n`);

@@ -1,9 +1,10 @@
 // `olm-mirror image mirror`: flags -> mappings -> plan -> execute -> output.
 import { Command, Option } from 'commander';
-import { MappingError, mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
+import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
 import { runMirror } from '../mirror/run.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { addRegistryFlags, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
@@ -76,7 +77,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const { failures } = await runMirror(client, mappings, {
+    const { failures } = await runMirror(new RegistryStores(client), mappings, {
       filterByOs, keepManifestList: flags.keepManifestList, force: flags.force, skipMissing: flags.skipMissing,
       skipMount: flags.skipMount, maxPerRegistry: flags.maxPerRegistry, dryRun: flags.dryRun, continueOnError: flags.continueOnError,
     }, streams, reporter);
@@ -87,11 +88,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
 }
 
 async function readMappings(args: string[], files: string[]): Promise<Mapping[]> {
-  try {
-    return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
-  } catch (err) {
-    throw err instanceof MappingError ? new UsageError(err.message) : err;
-  }
+  return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
 }
 
 function compileFilter(pattern: string | undefined): RegExp | undefined {

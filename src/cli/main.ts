@@ -2,7 +2,8 @@
 // The olm-mirror command line: parses flags and hands over to the library.
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, reportFatal, UsageError } from './common.js';
+import { exitCodeFor } from '../errors.js';
+import { ExitCode, reportFatal } from './common.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -61,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
     reportFatal(err);
-    return err instanceof UsageError ? ExitCode.Usage : ExitCode.Failed;
+    return exitCodeFor(err);
   }
 }
 

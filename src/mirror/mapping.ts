@@ -1,6 +1,7 @@
 // Mapping files and arguments for `image mirror`: which source image goes to which destination(s).
 // Format (compatible with oc): `#` starts a comment, blank lines are skipped, each line is
 // `SRC=DST [SRC=DST...]` or `SRC DST [DST...]`; ours accepts any whitespace between fields.
+import { OlmMirrorError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { formatReference, parseReference, type ImageReference } from '../reference/reference.js';
 
@@ -19,8 +20,10 @@ export function describeMapping(m: Mapping): string {
 }
 
 /** A mapping file or argument that cannot be used; the message names the file and line. */
-export class MappingError extends Error {
-  override name = 'MappingError';
+export class MappingError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 /** Parses the text of one mapping file; `fileName` is only used in messages. */

@@ -1,8 +1,9 @@
 // One mirror run as both `image mirror` and `catalog mirror` do it: plan, warn, then either show
 // the plan (dry run) or execute it with progress and a closing summary.
-import { executePlan, type ExecutingClient, type MirrorResult } from './execute.js';
+import type { StoreResolver } from '../transport/store.js';
+import { executePlan, type MirrorResult } from './execute.js';
 import type { Mapping } from './mapping.js';
-import { describePlan, planMirror, type Plan, type PlanningClient, type PlanOptions } from './plan.js';
+import { describePlan, planMirror, type Plan, type PlanOptions } from './plan.js';
 import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
 
 export interface MirrorRunOptions extends PlanOptions {
@@ -23,9 +24,9 @@ export interface MirrorRunOutcome {
  * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
  * downloads show up in the same output; by default one is made for `streams`.
  */
-export async function runMirror(client: PlanningClient & ExecutingClient, mappings: readonly Mapping[], opts: MirrorRunOptions,
+export async function runMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: MirrorRunOptions,
   streams: ProgressStreams, reporter = new ProgressReporter(streams)): Promise<MirrorRunOutcome> {
-  const plan = await planMirror(client, mappings, opts);
+  const plan = await planMirror(stores, mappings, opts);
   if (opts.dryRun) {
     // The plan tree already shows skipped images and changed digests.
     streams.stderr.write(describePlan(plan));
@@ -38,7 +39,7 @@ export async function runMirror(client: PlanningClient & ExecutingClient, mappin
     return { plan, failures: plan.failed.length };
   }
   reporter.start(plan);
-  const result = await executePlan(client, plan, {
+  const result = await executePlan(plan, {
     maxPerRegistry: opts.maxPerRegistry, continueOnError: opts.continueOnError, onEvent: reporter.onEvent,
   });
   reporter.finish(plan, result);

@@ -1,6 +1,7 @@
 // Image references in the docker grammar (github.com/distribution/reference), normalised the
 // way docker and podman normalise them, so that `nginx`, `docker.io/nginx` and
 // `index.docker.io/library/nginx` are the same image everywhere in olm-mirror.
+import { OlmMirrorError } from '../errors.js';
 import { InvalidDigestError, parseDigest } from '../manifest/digest.js';
 
 export interface ImageReference {
@@ -10,15 +11,14 @@ export interface ImageReference {
   readonly digest?: string;
 }
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends OlmMirrorError {
   constructor(
     /** The text that was parsed (or the tag/digest that was applied). */
     readonly input: string,
     /** What is wrong with it, without the input. */
     readonly reason: string,
   ) {
-    super(`invalid image reference "${input}": ${reason}`);
-    this.name = 'InvalidReferenceError';
+    super('input', `invalid image reference "${input}": ${reason}`);
   }
 }
 

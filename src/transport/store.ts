@@ -30,6 +30,8 @@ export interface ImageStore {
   readonly id: string;
   /** How messages name it. */
   readonly description: string;
+  /** Every blob is held once for the whole store (an OCI layout), not per repository (a registry). */
+  readonly sharedBlobs?: boolean;
 
   /** By tag or digest (`latest` when neither), verified against `ref.digest`; a NotFound-kind error when absent. */
   getManifest(ref: ImageReference): Promise<StoredManifest>;

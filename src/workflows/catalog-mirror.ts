@@ -21,7 +21,8 @@ import { ProgressReporter } from '../mirror/progress.js';
 import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { StoreResolver } from '../transport/store.js';
+import { OlmMirrorError } from '../errors.js';
 
 export interface CatalogMirrorOptions {
   /** The catalog image, e.g. `registry.redhat.io/redhat/redhat-operator-index:v4.14`. */
@@ -118,8 +119,10 @@ function inImagePathOf(path: string): string {
 }
 
 /** The in-image part of a path mapping is no path inside an image: a usage error, found before anything is pulled. */
-export class InvalidPathMappingError extends Error {
-  override name = 'InvalidPathMappingError';
+export class InvalidPathMappingError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 /** The last path component of the catalog repository: `redhat-operator-index`. */
@@ -131,7 +134,7 @@ export function catalogName(ref: ImageReference): string {
  * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
  * downloads show up in the mirror's output; by default one is made for `out`.
  */
-export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
+export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
   reporter = new ProgressReporter(out)): Promise<CatalogMirrorOutcome> {
   const parsed = parseReference(opts.source);
   // An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog.
@@ -141,7 +144,7 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   validateMaxComponents(maxComponents);
   const name = catalogName(catalogRef);
 
-  const pulled = await pullAndReport(client, catalogRef, opts, out);
+  const pulled = await pullAndReport(stores, catalogRef, opts, out);
   // Only images are needed: leave the (large) CSV and bundle manifests unread.
   const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
@@ -170,7 +173,7 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   const mirrorMappings: Mapping[] = mappings.map((m) => ({
     source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
   }));
-  outcome.mirror = await runMirror(client, mirrorMappings, {
+  outcome.mirror = await runMirror(stores, mirrorMappings, {
     // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
     skipMissing: false,
     dryRun: opts.dryRun ?? false,
@@ -181,11 +184,11 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
 }
 
 /** Pulls and extracts the catalog, printing oc's messages, which users and scripts look for (the database path is where they query it). */
-async function pullAndReport(client: RegistryClient, catalogRef: ImageReference, opts: CatalogMirrorOptions, out: CatalogMirrorStreams)
+async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, out: CatalogMirrorStreams)
   : Promise<PulledCatalogImage> {
   const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
   const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
-  const pulled = await pullCatalogImage(client, catalogRef, { platform: opts.indexPlatform, workDir: extractDir }).catch(async (err: unknown) => {
+  const pulled = await pullCatalogImage(stores.source(catalogRef), catalogRef, { platform: opts.indexPlatform, workDir: extractDir }).catch(async (err: unknown) => {
     // A temp folder of ours is no use to anyone without its catalog; a folder the user named is theirs to look into.
     if (opts.extractDir === undefined) await rm(extractDir, { recursive: true, force: true });
     throw err;
