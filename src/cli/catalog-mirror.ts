@@ -4,10 +4,10 @@ import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
-import { parseReference } from '../reference/reference.js';
+import { formatReference, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
-import { mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
@@ -134,6 +134,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
+      onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {
@@ -143,5 +144,31 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
     return ExitCode.Ok;
   } finally {
     await client.close();
+  }
+}
+
+/** oc's own messages where oc has one: scripts look for them (the database path is where users query it). */
+function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void {
+  const out = (line: string): void => void streams.stdout.write(`${line}\n`);
+  const err = (line: string): void => void streams.stderr.write(`${line}\n`);
+  switch (e.type) {
+    case 'platform-chosen':
+      return out(`chose ${e.digest} from manifest list ${e.indexDigest} (the entry matching --index-filter-by-os ${e.platform})`);
+    case 'catalog-extracted': {
+      const what = e.kind === 'fbc' ? 'declarative configs' : 'database';
+      if (e.labelled) out(`src image has index label for ${what} path: ${e.inImagePath}`);
+      out(`using ${e.kind === 'fbc' ? 'index' : 'database'} path mapping: ${e.mappedFrom}:${e.extractDir}`);
+      out(`wrote ${what} to ${e.extractDir}`);
+      return out(`using ${what} at: ${e.localPath}`);
+    }
+    case 'invalid-image':
+      return err(`error: catalog image reference skipped: ${e.reason}`);
+    case 'shared-target':
+      return err(`warning: ${e.sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(e.target)}, which can hold `
+        + 'only one of them (target names leave out the source registry and join the components beyond --max-components)');
+    case 'manifests-written':
+      return out(`wrote mirroring manifests to ${e.dir}`);
+    case 'copy-later':
+      return out(`to upload the images, run: olm-mirror image mirror -f ${e.mappingFile}`);
   }
 }

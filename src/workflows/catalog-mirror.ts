@@ -53,7 +53,22 @@ export interface CatalogMirrorOptions {
   maxPerRegistry?: number;
   /** Clock for the default manifests directory name. */
   now?: () => Date;
+  onEvent?: (event: CatalogMirrorEvent) => void;
 }
+
+/** What the workflow did, for the caller to show (the CLI prints oc's messages for them). */
+export type CatalogMirrorEvent =
+  /** The catalog image is a manifest list: this entry was read. */
+  | { type: 'platform-chosen'; digest: string; indexDigest: string; platform: string }
+  /** The catalog is on disk: `localPath` inside `extractDir`, from `inImagePath` in the image. */
+  | { type: 'catalog-extracted'; kind: 'fbc' | 'sqlite'; labelled: boolean; mappedFrom: string; inImagePath: string; extractDir: string; localPath: string }
+  /** An image the catalog names that is no valid reference (or has no valid target): never mirrored. */
+  | { type: 'invalid-image'; image: string; reason: string }
+  /** Several sources get one target name, which can hold only one of them. */
+  | { type: 'shared-target'; target: ImageReference; sources: ImageReference[] }
+  | { type: 'manifests-written'; dir: string }
+  /** Nothing is copied (--manifests-only): this mapping file does it later. */
+  | { type: 'copy-later'; mappingFile: string };
 
 export interface CatalogMirrorStreams {
   stdout: Writable;
@@ -144,15 +159,13 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
   validateMaxComponents(maxComponents);
   const name = catalogName(catalogRef);
 
-  const pulled = await pullAndReport(stores, catalogRef, opts, out);
+  const emit = opts.onEvent ?? (() => undefined);
+  const pulled = await pullAndReport(stores, catalogRef, opts, emit);
   // Only images are needed: leave the (large) CSV and bundle manifests unread.
   const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
-  for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
-  for (const { target, sources } of sharedTargets(mappings)) {
-    out.stderr.write(`warning: ${sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(target)}, which can hold `
-      + 'only one of them (target names leave out the source registry and join the components beyond --max-components)\n');
-  }
+  for (const bad of invalid) emit({ type: 'invalid-image', ...bad });
+  for (const shared of sharedTargets(mappings)) emit({ type: 'shared-target', ...shared });
   const catalogTarget = mappings[0]!.target;
 
   const now = opts.now ?? (() => new Date());
@@ -160,11 +173,11 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
   await writeManifestsDir(manifestsDir, {
     name, catalogTarget, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
   }, out.stderr);
-  out.stdout.write(`wrote mirroring manifests to ${manifestsDir}\n`);
+  emit({ type: 'manifests-written', dir: manifestsDir });
 
   const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
   if (opts.manifestsOnly) {
-    out.stdout.write(`to upload the images, run: olm-mirror image mirror -f ${join(manifestsDir, 'mapping.txt')}\n`);
+    emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
     return outcome;
   }
   // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
@@ -183,8 +196,8 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
   return outcome;
 }
 
-/** Pulls and extracts the catalog, printing oc's messages, which users and scripts look for (the database path is where they query it). */
-async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, out: CatalogMirrorStreams)
+/** Pulls and extracts the catalog, reporting what oc reports (users and scripts look for the database path, to query it). */
+async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, emit: (e: CatalogMirrorEvent) => void)
   : Promise<PulledCatalogImage> {
   const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
   const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
@@ -194,20 +207,17 @@ async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, 
     throw err;
   });
   if (extractFrom !== undefined && !isInImagePathWithin(pulled.inImagePath, extractFrom)) {
-    throw new Error(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
+    throw new InvalidPathMappingError(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
       + `${extractFrom}; give / or ${pulled.inImagePath} as the in-image path`);
   }
   if (pulled.indexDigest !== undefined) {
-    out.stdout.write(`chose ${pulled.digest} from manifest list ${pulled.indexDigest} `
-      + `(the entry matching --index-filter-by-os ${opts.indexPlatform ?? DEFAULT_CATALOG_PLATFORM})\n`);
+    emit({ type: 'platform-chosen', digest: pulled.digest, indexDigest: pulled.indexDigest, platform: opts.indexPlatform ?? DEFAULT_CATALOG_PLATFORM });
   }
-  const what = pulled.kind === 'fbc' ? 'declarative configs' : 'database';
   const labelled = pulled.labels[CONFIGS_LABEL] !== undefined || pulled.labels[DATABASE_LABEL] !== undefined;
-  if (labelled) out.stdout.write(`src image has index label for ${what} path: ${pulled.inImagePath}\n`);
-  const mappedFrom = extractFrom ?? (labelled ? pulled.inImagePath : '/');
-  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${mappedFrom}:${extractDir}\n`);
-  out.stdout.write(`wrote ${what} to ${extractDir}\n`);
-  out.stdout.write(`using ${what} at: ${pulled.localPath}\n`);
+  emit({
+    type: 'catalog-extracted', kind: pulled.kind, labelled, mappedFrom: extractFrom ?? (labelled ? pulled.inImagePath : '/'),
+    inImagePath: pulled.inImagePath, extractDir, localPath: pulled.localPath,
+  });
   return pulled;
 }
 
