@@ -2,7 +2,9 @@
 // Order is enforced by dependencies, not phases: a manifest is pushed once its blobs and children
 // are in, a mount waits for the upload it mounts from, and a tag is written last, so a tag never
 // points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
+import { setTimeout as delay } from 'node:timers/promises';
 import { formatReference, withTag, type ImageReference } from '../reference/reference.js';
+import { isMissingReference } from '../transport/store.js';
 import { KeyedLimiter, Once } from './limit.js';
 import { blobKey, manifestKey, type Plan, type PlannedBlob, type PlannedImage, type PlannedManifest } from './plan.js';
 
@@ -44,6 +46,10 @@ export interface MirrorResult extends Readonly<TransferStats> {
   readonly notStarted: PlannedImage[];
   readonly durationMs: number;
 }
+
+/** How often a manifest whose references went missing meanwhile is written again after filling them in. */
+const MISSING_REFERENCE_RETRIES = 2;
+const FOR_PUSH = { forPush: true } as const;
 
 /** Images started ahead per allowed connection: enough to keep every connection busy, few enough to finish images early. */
 const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
@@ -139,11 +145,40 @@ class Execution {
   }
 
   private async put(m: PlannedManifest, ref: ImageReference): Promise<void> {
-    const digest = await this.limiter.run(m.store.id, () => m.store.putManifest(ref, { mediaType: m.mediaType, bytes: m.bytes }), true);
+    const write = () => this.limiter.run(m.store.id, () => m.store.putManifest(ref, { mediaType: m.mediaType, bytes: m.bytes }), true);
+    let digest: string;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        digest = await write();
+        break;
+      } catch (err) {
+        // The store says something the manifest refers to is missing although this run wrote it or found it
+        // there: another writer (a second mirror run, garbage collection) was busy. Check and fill in, then again.
+        if (!isMissingReference(err) || attempt > MISSING_REFERENCE_RETRIES) throw err;
+        this.emit({ type: 'warning', message: `${formatReference(ref)}: ${(err as Error).message}; checking what the manifest refers to and trying again` });
+        await delay(attempt * 500);
+        await this.restoreReferences(m);
+      }
+    }
     if (digest !== m.digest) {
       throw new Error(`pushing manifest ${formatReference(ref)}: the registry stored it as ${digest}, expected ${m.digest}`);
     }
     this.stats.manifestsPushed++;
+  }
+
+  /** Writes again whatever of the manifest's blobs and children the store does not hold (any more). */
+  private async restoreReferences(m: PlannedManifest): Promise<void> {
+    await Promise.all([
+      ...m.blobs.map(async (b) => {
+        if (await this.limiter.run(b.store.id, () => b.store.blobSize(b, b.digest, FOR_PUSH)) === undefined) await this.upload(b);
+      }),
+      ...m.children.map(async (c) => {
+        const ref = { registry: c.registry, repository: c.repository, digest: c.digest };
+        if (await this.limiter.run(c.store.id, () => c.store.headManifest(ref, FOR_PUSH)) !== undefined) return;
+        await this.restoreReferences(c);
+        await this.put(c, ref);
+      }),
+    ]);
   }
 
   /** Gets a blob into its target repository: once per repository and digest. */
@@ -151,8 +186,12 @@ class Execution {
     return this.track(this.blobs.get(blobKey(b), async () => {
       if (b.action === 'present') return;
       if (b.action === 'mount' && b.mountFrom !== undefined) {
-        // A failed upload fails its mounts too: uploading again from the same source would fail the same way.
-        if (b.after) await this.blob(b.after);
+        // The upload this mount waits for failed for good (its target refused it, say): upload here instead.
+        if (b.after && !await this.blob(b.after).then(() => true, () => false)) {
+          this.emit({ type: 'warning', message: `the upload of ${b.digest} into ${b.after.repository} failed; uploading it into ${b.repository} instead of mounting it` });
+          await this.upload(b);
+          return;
+        }
         const from = b.mountFrom;
         const mount = b.store.mountBlob?.bind(b.store);
         if (mount !== undefined && await this.limiter.run(b.store.id, () => mount(b, b.digest, from))) {

@@ -6,6 +6,7 @@
 // repository, a layout store keeps each image under its full reference as the index entry's name
 // and holds every blob once, whatever repository it is asked for.
 import type { Readable } from 'node:stream';
+import { isNotFound } from '../errors.js';
 import type { ImageReference } from '../reference/reference.js';
 
 /** A repository inside a store. */
@@ -72,4 +73,16 @@ export interface StoreResolver {
 /** Whether a blob can be mounted from `from` into `to`: only within one store that can mount. */
 export function canMount(from: ImageStore, to: ImageStore): boolean {
   return from.id === to.id && to.mountBlob !== undefined;
+}
+
+/** The distribution spec's codes for a manifest that refers to blobs or manifests the repository lacks. */
+const MISSING_REFERENCE_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN', 'MANIFEST_UNKNOWN']);
+
+/**
+ * A manifest write refused because something it refers to is not in the store. Stores report this
+ * with the distribution spec's error code (`code` on the error), whatever their transport.
+ */
+export function isMissingReference(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && MISSING_REFERENCE_CODES.has(code) && !isNotFound(err);
 }
