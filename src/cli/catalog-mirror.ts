@@ -8,7 +8,7 @@ import { formatReference, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, addReportFlag, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -20,6 +20,7 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   path?: string;
   dryRun: boolean;
   continueOnError: boolean;
+  report?: string;
 }
 
 const HELP = `
@@ -90,7 +91,8 @@ export function catalogMirrorCommand(): Command {
       + 'folder (e.g. /:/srv/catalog; default: a new temp folder)')
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
-      .argParser(parseBoolean).default(true).preset(true))
+      .argParser(parseBoolean).default(true).preset(true));
+  addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
       const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });
@@ -134,6 +136,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
+      report: flags.report,
       onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;

@@ -54,6 +54,12 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
       .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
 }
 
+/** --report FILE, for every command that mirrors. */
+export function addReportFlag(cmd: Command): Command {
+  return cmd.option('--report <file>', 'write a JSON report of every image (source, destination, digest, status, bytes, error) '
+    + 'and, when images failed, FILE.failed-mapping.txt to retry just them with -f');
+}
+
 /**
  * Client options from the shared flags. Credential and CA files that cannot be read are bad input
  * (exit 2, nothing contacted); what the credential file holds but olm-mirror cannot use is said on `warn`.

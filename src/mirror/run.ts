@@ -5,9 +5,12 @@ import { executePlan, type MirrorResult } from './execute.js';
 import type { Mapping } from './mapping.js';
 import { describePlan, planMirror, type Plan, type PlanOptions } from './plan.js';
 import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
+import { buildRunReport, writeRunReport, type RunReport } from './report.js';
 
 export interface MirrorRunOptions extends PlanOptions {
   dryRun?: boolean;
+  /** Write the run report (JSON) here, and the failed images' mapping file beside it. */
+  report?: string;
   /** Mirror the images that can be mirrored even when others failed (while planning or copying). */
   continueOnError?: boolean;
 }
@@ -18,6 +21,8 @@ export interface MirrorRunOutcome {
   result?: MirrorResult;
   /** Images that failed while planning or copying, or were never started because of an earlier failure. */
   failures: number;
+  /** As written to MirrorRunOptions.report. */
+  report?: RunReport;
 }
 
 /**
@@ -26,6 +31,17 @@ export interface MirrorRunOutcome {
  */
 export async function runMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: MirrorRunOptions,
   streams: ProgressStreams, reporter = new ProgressReporter(streams)): Promise<MirrorRunOutcome> {
+  const startedAt = new Date();
+  const outcome = await planAndExecute(stores, mappings, opts, streams, reporter);
+  if (opts.report === undefined) return outcome;
+  const info = { dryRun: opts.dryRun ?? false, startedAt, finishedAt: new Date() };
+  const report = await writeRunReport(opts.report, buildRunReport(mappings, outcome.plan, outcome.result, info), mappings);
+  streams.stderr.write(`info: wrote the run report to ${opts.report}${report.failedMapping ? `, the failed images to ${report.failedMapping}` : ''}\n`);
+  return { ...outcome, report };
+}
+
+async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[], opts: MirrorRunOptions,
+  streams: ProgressStreams, reporter: ProgressReporter): Promise<MirrorRunOutcome> {
   const plan = await planMirror(stores, mappings, opts);
   if (opts.dryRun) {
     // The plan tree already shows skipped images and changed digests.

@@ -51,6 +51,8 @@ export interface CatalogMirrorOptions {
   /** Keep mirroring after an image failed (default true, as in oc). */
   continueOnError?: boolean;
   maxPerRegistry?: number;
+  /** Write the run report (JSON) of the mirror here. */
+  report?: string;
   /** Clock for the default manifests directory name. */
   now?: () => Date;
   onEvent?: (event: CatalogMirrorEvent) => void;
@@ -192,6 +194,7 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
     dryRun: opts.dryRun ?? false,
     continueOnError: opts.continueOnError ?? true,
     maxPerRegistry: opts.maxPerRegistry,
+    report: opts.report,
   }, out, reporter);
   return outcome;
 }
