@@ -7,20 +7,9 @@ import { imageTagMirrorSets } from '../../src/cluster/itms.js';
 import {
   MAX_MIRROR_SET_SIZE, pullKindOf, tagOnlySources, type MirrorSetOptions, type MirrorSetResult, type PullKind,
 } from '../../src/cluster/mirror-sets.js';
-import { mirrorTarget, parseMirrorDestination } from '../../src/reference/naming.js';
 import { formatReference, parseReference } from '../../src/reference/reference.js';
 import { crdValidator, crdsMissing, isDns1123Subdomain } from './crd.js';
-
-const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
-
-/** Mappings as catalog mirror makes them: source -> mount(source, dest, 2). */
-function mappings(sources: string[], dest = 'host:5000/olm') {
-  const d = parseMirrorDestination(dest);
-  return sources.map((s) => {
-    const source = parseReference(s);
-    return { source, target: mirrorTarget(source, d, 2) };
-  });
-}
+import { catalogMappings as mappings, digest } from './mappings.js';
 
 const KINDS = [
   { generate: imageContentSourcePolicies, kind: 'ImageContentSourcePolicy', apiVersion: 'operator.openshift.io/v1alpha1',

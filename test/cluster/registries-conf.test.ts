@@ -2,19 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'smol-toml';
 import { registriesConf } from '../../src/cluster/registries-conf.js';
-import { mirrorTarget, parseMirrorDestination } from '../../src/reference/naming.js';
 import { parseReference } from '../../src/reference/reference.js';
-
-const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
-
-/** Mappings as catalog mirror makes them: source -> mount(source, dest, 2). */
-function mappings(sources: string[], dest = 'host:5000/olm') {
-  const d = parseMirrorDestination(dest);
-  return sources.map((s) => {
-    const source = parseReference(s);
-    return { source, target: mirrorTarget(source, d, 2) };
-  });
-}
+import { catalogMappings as mappings, digest } from './mappings.js';
 
 // containers-registries.conf(5), version 2: the keys of a [[registry]] table and of its [[registry.mirror]] tables.
 const REGISTRY_KEYS = new Set(['prefix', 'location', 'insecure', 'blocked', 'mirror', 'mirror-by-digest-only']);

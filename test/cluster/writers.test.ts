@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { RESOURCE_WRITERS, type ManifestsContent } from '../../src/cluster/writers.js';
-import { mirrorTarget, parseMirrorDestination } from '../../src/reference/naming.js';
-import { parseReference } from '../../src/reference/reference.js';
 import { CLUSTER_CATALOG_CEL, celValidator, crdValidator, crdsMissing } from './crd.js';
+import { catalogMappings } from './mappings.js';
 
 const DIGEST = `sha256:${'c0ffee'.repeat(10)}abcd`;
-const dest = parseMirrorDestination('mirror.example.com:5000/olm');
 
 function content(sources: string[]): ManifestsContent {
-  const catalog = parseReference('registry.example.com/team/acme-index:v4.14');
-  const mappings = [catalog, ...sources.map(parseReference)].map((source) => ({ source, target: mirrorTarget(source, dest, 2) }));
+  const mappings = catalogMappings(['registry.example.com/team/acme-index:v4.14', ...sources], 'mirror.example.com:5000/olm');
   return { name: 'acme-index', catalogTarget: mappings[0]!.target, catalogDigest: DIGEST, mappings, scope: 'repository', maxSize: 250_000 };
 }
 
