@@ -107,6 +107,11 @@ export class OciLayoutStore implements ImageStore {
     return this.currentView().entries;
   }
 
+  /** index.json as it reads now, entries put and not yet committed included. */
+  indexBytes(): Buffer {
+    return serializeIndex({ raw: this.committed.raw, ...this.currentView() });
+  }
+
   async getManifest(ref: ImageReference): Promise<StoredManifest> {
     const descriptor = await this.find(ref, false);
     if (descriptor === undefined) throw new NotFoundError(`image ${display(ref)} not found in ${this.description}`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseManifest, type Descriptor } from '../../manifest/manifest.js';
 import { blobRelativePath, LAYOUT_FILE, readLayoutMarker } from './files.js';
 import { nameOf } from './lookup.js';
+import { walkTree } from './walk.js';
 
 export interface LayoutProblem {
   /** The file inside the layout (`blobs/sha256/…`, `index.json`, `oci-layout`). */
@@ -50,37 +51,29 @@ export async function validateLayout(dir: string, entries: readonly Descriptor[]
 
   for (const entry of entries) {
     const image = nameOf(entry) ?? entry.digest;
-    const walk = async (d: Descriptor, role: string): Promise<void> => {
+    await walkTree(entry, async (d, role) => {
       const path = blobRelativePath(d.digest);
       const blob = blobs.get(d.digest);
       if (blob === undefined) {
         if (d.urls === undefined) report(path, d.digest, image, `${path}: missing (${role} of ${image})`);
-        return;
+        return undefined;
       }
       if (corrupt.has(d.digest)) {
         report(path, d.digest, image, 'corrupt'); // reported when hashed: this adds the image
-        return;
+        return undefined;
       }
       if (blob.size !== d.size) {
         report(path, d.digest, image, `${path}: ${blob.size} bytes, but ${image} says ${d.size} (${role})`);
-        return;
+        return undefined;
       }
-      if (role !== 'manifest') return;
-      let parsed;
+      if (role !== 'manifest') return undefined;
       try {
-        parsed = parseManifest(await readFile(join(dir, path)), d.mediaType, `${d.digest} (${image})`);
+        return parseManifest(await readFile(join(dir, path)), d.mediaType, `${d.digest} (${image})`);
       } catch (err) {
         report(path, d.digest, image, `${path}: ${(err as Error).message}`);
-        return;
+        return undefined;
       }
-      if (parsed.kind === 'index') {
-        for (const child of parsed.manifests) await walk(child, 'manifest');
-      } else {
-        await walk(parsed.config, 'config');
-        for (const layer of parsed.layers) await walk(layer, 'layer');
-      }
-    };
-    await walk(entry, 'manifest');
+    });
   }
   return problems;
 }
