@@ -18,8 +18,11 @@ export async function copyImage(source: ImageStore, from: ImageReference, target
         target, { registry: to.registry, repository: to.repository, digest: child.digest });
     }
   } else {
-    await Promise.all([parsed.config, ...parsed.layers].map((blob) => target.pushBlob(to, blob.digest, blob.size,
-      () => source.getBlob(from, blob.digest, { size: blob.size }))));
+    // Blobs the target has are skipped, as the planner skips them.
+    await Promise.all([parsed.config, ...parsed.layers].map(async (blob) => {
+      if (await target.blobSize(to, blob.digest, { forPush: true }) === blob.size) return;
+      await target.pushBlob(to, blob.digest, blob.size, () => source.getBlob(from, blob.digest, { size: blob.size }));
+    }));
   }
   return target.putManifest(to, { mediaType: manifest.mediaType, bytes: manifest.bytes });
 }

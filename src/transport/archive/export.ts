@@ -48,6 +48,31 @@ export async function exportArchive(layout: OciLayoutStore, archiveDir: string, 
   const writer = new SegmentWriter(archiveDir, opts.segmentSize, record.segments.length + 1);
   const summary: ArchiveExportSummary = { segments: [], blobs: 0, bytes: 0, skippedBlobs: 0 };
 
+  let segments;
+  try {
+    await writeNewBlobs(layout, record, writer, summary);
+    // The index as of now, entries of earlier exports kept unless replaced by name; also as a tar entry.
+    const index = mergedIndex(record, layout, archiveDir);
+    record.index = JSON.parse(index.toString('utf8')) as Record<string, unknown>;
+    const marker = layoutMarkerBytes();
+    await writer.add(LAYOUT_FILE, marker.length, oneChunk(marker));
+    await writer.add(INDEX_FILE, index.length, oneChunk(index));
+    segments = await writer.finish();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  for (const segment of segments) {
+    record.segments.push({ ...segment, export: exportNumber });
+    summary.segments.push(segment.file);
+  }
+  await writeFileAtomically(archiveDir, join(archiveDir, CHECKSUMS_FILE), serializeChecksums(record));
+  await writeFileAtomically(archiveDir, join(archiveDir, RECORD_FILE), serializeRecord(record));
+  return summary;
+}
+
+/** Every blob the layout's entries reach that the record does not list yet, appended and recorded. */
+async function writeNewBlobs(layout: OciLayoutStore, record: ArchiveRecord, writer: SegmentWriter, summary: ArchiveExportSummary): Promise<void> {
   const seen = new Set<string>();
   for (const entry of layout.entries()) {
     await walkTree(entry, async (d, role) => {
@@ -70,25 +95,17 @@ export async function exportArchive(layout: OciLayoutStore, archiveDir: string, 
       return role === 'manifest' ? parseManifest(await readFile(path), d.mediaType, d.digest) : undefined;
     });
   }
+}
 
-  // The index as of now, entries of earlier exports kept unless replaced by name; also as a tar entry.
+function mergedIndex(record: ArchiveRecord, layout: OciLayoutStore, archiveDir: string): Buffer {
   const previous = parseIndex(Buffer.from(JSON.stringify(record.index)), `archive ${archiveDir}: ${RECORD_FILE} index`);
   const current = parseIndex(layout.indexBytes(), `${layout.description}: ${INDEX_FILE}`);
   const names = new Set(current.entries.map((e) => nameOf(e)).filter((n) => n !== undefined));
-  const kept = previous.rawEntries.filter((_, i) => { const name = nameOf(previous.entries[i]!); return name === undefined || !names.has(name); });
-  const index = serializeIndex({ raw: current.raw, rawEntries: [...kept, ...current.rawEntries], entries: [] });
-  record.index = JSON.parse(index.toString('utf8')) as Record<string, unknown>;
-  const marker = layoutMarkerBytes();
-  await writer.add(LAYOUT_FILE, marker.length, oneChunk(marker));
-  await writer.add(INDEX_FILE, index.length, oneChunk(index));
-
-  for (const segment of await writer.finish()) {
-    record.segments.push({ ...segment, export: exportNumber });
-    summary.segments.push(segment.file);
-  }
-  await writeFileAtomically(archiveDir, join(archiveDir, CHECKSUMS_FILE), serializeChecksums(record));
-  await writeFileAtomically(archiveDir, join(archiveDir, RECORD_FILE), serializeRecord(record));
-  return summary;
+  const kept = previous.rawEntries.filter((_, i) => {
+    const name = nameOf(previous.entries[i]!);
+    return name === undefined || !names.has(name);
+  });
+  return serializeIndex({ raw: current.raw, rawEntries: [...kept, ...current.rawEntries], entries: [] });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -233,6 +250,13 @@ class SegmentWriter {
       await segment.handle.close();
     }
     this.written.push({ file: segment.file, size: segment.used + END_OF_ARCHIVE, sha256: segment.hash.digest('hex') });
+  }
+
+  /** After a failure: the open segment is closed; its file stays unlisted, and the next export removes it. */
+  async abort(): Promise<void> {
+    const segment = this.current;
+    this.current = undefined;
+    await segment?.handle.close().catch(() => undefined);
   }
 
   async finish(): Promise<{ file: string; size: number; sha256: string }[]> {
