@@ -8,7 +8,7 @@ import { OlmMirrorError } from '../../errors.js';
 import { DigestAccumulator } from '../../manifest/digest.js';
 import { parseManifest } from '../../manifest/manifest.js';
 import { blobRelativePath, INDEX_FILE, LAYOUT_FILE, layoutMarkerBytes, parseIndex, serializeIndex, writeFileAtomically } from '../oci-layout/files.js';
-import { nameOf } from '../oci-layout/lookup.js';
+import { EntryTable, nameOf } from '../oci-layout/lookup.js';
 import type { OciLayoutStore } from '../oci-layout/store.js';
 import { walkTree } from '../oci-layout/walk.js';
 import {
@@ -97,15 +97,12 @@ async function writeNewBlobs(layout: OciLayoutStore, record: ArchiveRecord, writ
   }
 }
 
+/** The layout's index over the record's: entries of earlier exports stay unless the layout has one of the same name. */
 function mergedIndex(record: ArchiveRecord, layout: OciLayoutStore, archiveDir: string): Buffer {
   const previous = parseIndex(Buffer.from(JSON.stringify(record.index)), `archive ${archiveDir}: ${RECORD_FILE} index`);
   const current = parseIndex(layout.indexBytes(), `${layout.description}: ${INDEX_FILE}`);
-  const names = new Set(current.entries.map((e) => nameOf(e)).filter((n) => n !== undefined));
-  const kept = previous.rawEntries.filter((_, i) => {
-    const name = nameOf(previous.entries[i]!);
-    return name === undefined || !names.has(name);
-  });
-  return serializeIndex({ raw: current.raw, rawEntries: [...kept, ...current.rawEntries], entries: [] });
+  const table = new EntryTable([...previous.entries, ...current.entries], async () => []);
+  return serializeIndex({ raw: current.raw, entries: table.entries() });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -14,7 +14,7 @@ import { parseManifest, type Descriptor } from '../../manifest/manifest.js';
 import { isIndexMediaType } from '../../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../../reference/reference.js';
 import { parseIndex } from '../oci-layout/files.js';
-import { EntryLookup } from '../oci-layout/lookup.js';
+import { EntryTable } from '../oci-layout/lookup.js';
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
 import { readRecord, RECORD_FILE, type ArchiveRecord, type Extent } from './format.js';
 
@@ -30,15 +30,14 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 export class ArchiveStore implements ImageStore {
   readonly id: string;
   readonly description: string;
-  private readonly entries: Descriptor[];
-  private readonly lookup: EntryLookup;
+  private readonly table: EntryTable;
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
 
   private constructor(readonly dir: string, private readonly record: ArchiveRecord, private readonly present: ReadonlySet<string>) {
     this.id = `archive ${dir}`;
     this.description = `archive ${dir}`;
-    this.entries = parseIndex(Buffer.from(JSON.stringify(record.index)), `${this.description}: ${RECORD_FILE} index`).entries;
-    this.lookup = new EntryLookup((d) => this.childrenOf(d));
+    const index = parseIndex(Buffer.from(JSON.stringify(record.index)), `${this.description}: ${RECORD_FILE} index`);
+    this.table = new EntryTable(index.entries, (d) => this.childrenOf(d));
   }
 
   /** Opens the archive in `dir`; segments listed but absent are noted, not fatal (an incremental import carries only new ones). */
@@ -89,14 +88,14 @@ export class ArchiveStore implements ImageStore {
   }
 
   async getManifest(ref: ImageReference): Promise<StoredManifest> {
-    const descriptor = await this.lookup.find(this.entries, ref, false);
+    const descriptor = await this.table.find(ref, false);
     if (descriptor === undefined) throw new NotFoundError(`image ${formatReference(ref)} not found in ${this.description}`);
     const bytes = await this.readSmallBlob(descriptor.digest);
     return { mediaType: descriptor.mediaType, digest: descriptor.digest, bytes };
   }
 
   async headManifest(ref: ImageReference, opts?: LookupOptions): Promise<ManifestHead | undefined> {
-    const descriptor = await this.lookup.find(this.entries, ref, opts?.forPush === true);
+    const descriptor = await this.table.find(ref, opts?.forPush === true);
     if (descriptor === undefined || !this.readable(descriptor.digest)) return undefined;
     return { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
   }

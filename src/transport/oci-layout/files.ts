@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../../manifest/digest.js';
-import { parseManifest, type Descriptor } from '../../manifest/manifest.js';
+import { parseManifest } from '../../manifest/manifest.js';
 import { MediaTypes } from '../../manifest/media-types.js';
 import { OlmMirrorError } from '../../errors.js';
 import { isPlainObject } from '../../util/guards.js';
+import type { IndexEntry } from './lookup.js';
 
 export const LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';
@@ -115,18 +116,14 @@ export function layoutMarkerBytes(): Buffer {
   return Buffer.from(`${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
 }
 
-/**
- * index.json as read: the raw JSON of each entry is kept, so that fields olm-mirror does not know
- * (other tools' annotations, artifactType, …) survive a rewrite; `entries` are the parsed descriptors.
- */
+/** index.json as read: its other top-level fields, and its entries (raw JSON kept, see IndexEntry). */
 export interface IndexDocument {
   raw: Record<string, unknown>;
-  rawEntries: Record<string, unknown>[];
-  entries: Descriptor[];
+  entries: IndexEntry[];
 }
 
 export function emptyIndex(): IndexDocument {
-  return { raw: { schemaVersion: 2, mediaType: MediaTypes.ociIndex }, rawEntries: [], entries: [] };
+  return { raw: { schemaVersion: 2, mediaType: MediaTypes.ociIndex }, entries: [] };
 }
 
 export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
@@ -145,7 +142,8 @@ export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
   if (parsed.kind !== 'index' || !isPlainObject(raw) || !Array.isArray(raw.manifests)) {
     throw new OlmMirrorError('input', `${where}: not an image index (no "manifests" array)`);
   }
-  return { raw, rawEntries: raw.manifests as Record<string, unknown>[], entries: parsed.manifests };
+  const rawEntries = raw.manifests as Record<string, unknown>[];
+  return { raw, entries: parsed.manifests.map((descriptor, i) => ({ raw: rawEntries[i]!, descriptor })) };
 }
 
 export async function readIndex(dir: string): Promise<IndexDocument> {
@@ -160,7 +158,7 @@ export async function readIndex(dir: string): Promise<IndexDocument> {
 }
 
 export function serializeIndex(doc: IndexDocument): Buffer {
-  return Buffer.from(`${JSON.stringify({ ...doc.raw, schemaVersion: 2, manifests: doc.rawEntries })}\n`);
+  return Buffer.from(`${JSON.stringify({ ...doc.raw, schemaVersion: 2, manifests: doc.entries.map((e) => e.raw) })}\n`);
 }
 
 /** What identifies one version of index.json on disk, to notice another writer's rewrite. */

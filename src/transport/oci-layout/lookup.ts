@@ -1,4 +1,5 @@
-// Which index.json entry (or manifest reachable from one) an image reference means.
+// The entries of an index.json, and which of them (or which manifest reachable from one) an image
+// reference means.
 //
 // olm-mirror names every entry with its full reference (`org.opencontainers.image.ref.name`):
 // `quay.io/ns/app:1.0` when put by tag, `quay.io/ns/app@sha256:…` when put by digest only. Layouts
@@ -31,34 +32,71 @@ export function nameOf(entry: Descriptor): string | undefined {
 /** How to find the manifests an index manifest lists (read from the store's blobs). */
 export type ChildrenOf = (index: Descriptor) => Promise<readonly Descriptor[]>;
 
-export class EntryLookup {
-  /** Entry names parsed as references (null: not a reference). */
-  private readonly parsed = new Map<string, ImageReference | null>();
+/** One entry: its JSON as found (unknown fields survive a rewrite) and its parsed descriptor. */
+export interface IndexEntry { raw: Record<string, unknown>; descriptor: Descriptor }
 
-  constructor(private readonly childrenOf: ChildrenOf) {}
+interface Row extends IndexEntry { ref: ImageReference | null }
 
-  /** The descriptor `ref` means among `entries` (the last one wins when names repeat), or undefined. */
-  async find(entries: readonly Descriptor[], ref: ImageReference, strict: boolean): Promise<Descriptor | undefined> {
-    const sameRepository = entries.filter((e) => {
-      const named = this.reference(nameOf(e));
-      return named !== null && named.registry === ref.registry && named.repository === ref.repository;
-    });
+/**
+ * The entries in index.json order, one per name (a later entry of the same name replaces the earlier,
+ * and moves to the end), with lookups that cost no more than the entries of one repository.
+ */
+export class EntryTable {
+  /** By name; entries without a name under keys no name can have. */
+  private readonly rows = new Map<string, Row>();
+  private readonly byRepository = new Map<string, Set<string>>();
+  private unnamed = 0;
+
+  constructor(entries: Iterable<IndexEntry>, private readonly childrenOf: ChildrenOf) {
+    for (const entry of entries) this.set(entry);
+  }
+
+  /** Adds an entry, replacing the one of the same name. */
+  set(entry: IndexEntry): void {
+    const name = nameOf(entry.descriptor);
+    if (name === undefined) {
+      this.rows.set(`\u0000${this.unnamed++}`, { ...entry, ref: null });
+      return;
+    }
+    this.rows.delete(name);
+    const ref = parseName(name);
+    this.rows.set(name, { ...entry, ref });
+    if (ref !== null) {
+      const key = repositoryKey(ref);
+      let names = this.byRepository.get(key);
+      if (names === undefined) this.byRepository.set(key, names = new Set());
+      names.add(name);
+    }
+  }
+
+  get(name: string): IndexEntry | undefined {
+    return this.rows.get(name);
+  }
+
+  entries(): IndexEntry[] {
+    return [...this.rows.values()];
+  }
+
+  /** The descriptor `ref` means, or undefined; `strict` for writers (see the top of this module). */
+  async find(ref: ImageReference, strict: boolean): Promise<Descriptor | undefined> {
+    const sameRepository = [...this.byRepository.get(repositoryKey(ref)) ?? []].map((name) => this.rows.get(name)!);
     if (ref.digest !== undefined) {
       const digest = ref.digest;
-      return await this.reachable(sameRepository, digest) ?? (strict ? undefined : await this.reachable(entries, digest));
+      const roots = (rows: Row[]): Descriptor[] => rows.map((r) => r.descriptor);
+      return await this.reachable(roots(sameRepository), digest) ?? (strict ? undefined : await this.reachable(roots([...this.rows.values()]), digest));
     }
     const tag = ref.tag ?? 'latest';
-    const tagged = sameRepository.filter((e) => (this.reference(nameOf(e))!.tag ?? 'latest') === tag && this.reference(nameOf(e))!.digest === undefined);
-    if (tagged.length > 0) return tagged[tagged.length - 1];
+    const tagged = sameRepository.filter((r) => r.ref!.digest === undefined && (r.ref!.tag ?? 'latest') === tag);
+    if (tagged.length > 0) return tagged[tagged.length - 1]!.descriptor;
     if (strict) return undefined;
     for (const name of suffixNames(ref.repository, tag)) {
-      const named = entries.filter((e) => nameOf(e) === name);
-      if (named.length > 0) return named[named.length - 1];
+      const row = this.rows.get(name);
+      if (row) return row.descriptor;
     }
     return undefined;
   }
 
-  /** The entry with `digest` among `roots`, else a manifest reachable from them. */
+  /** The descriptor with `digest` among `roots` (the latest first), else a manifest reachable from them. */
   private async reachable(roots: readonly Descriptor[], digest: string): Promise<Descriptor | undefined> {
     const seen = new Set<string>();
     let level: readonly Descriptor[] = roots;
@@ -75,19 +113,17 @@ export class EntryLookup {
     }
     return undefined;
   }
+}
 
-  private reference(name: string | undefined): ImageReference | null {
-    if (name === undefined) return null;
-    let ref = this.parsed.get(name);
-    if (ref === undefined) {
-      try {
-        ref = parseReference(name);
-      } catch {
-        ref = null;
-      }
-      this.parsed.set(name, ref);
-    }
-    return ref;
+function repositoryKey(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+function parseName(name: string): ImageReference | null {
+  try {
+    return parseReference(name);
+  } catch {
+    return null;
   }
 }
 

@@ -32,7 +32,7 @@ import {
   blobRelativePath, fileStamp, INDEX_FILE, LAYOUT_FILE, layoutMarkerBytes, readIndex, readLayoutMarker,
   removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, writeFileAtomically, type IndexDocument,
 } from './files.js';
-import { EntryLookup, entryName, REF_NAME_ANNOTATION } from './lookup.js';
+import { EntryTable, entryName, REF_NAME_ANNOTATION, type IndexEntry } from './lookup.js';
 import { validateLayout, type LayoutProblem } from './validate.js';
 
 export interface OpenLayoutOptions {
@@ -49,12 +49,11 @@ export class OciLayoutStore implements ImageStore {
   readonly id: string;
   readonly description: string;
 
-  /** The index as last read from or written to disk, and the entries put since (by name). */
+  /** The index as last read from or written to disk, the entries put since (by name), and both together. */
   private committed: IndexDocument;
-  private readonly changes = new Map<string, Record<string, unknown>>();
-  private view: { rawEntries: Record<string, unknown>[]; entries: Descriptor[] } | undefined;
+  private readonly changes = new Map<string, IndexEntry>();
+  private table: EntryTable;
   private diskStamp: string | undefined;
-  private readonly lookup: EntryLookup;
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
   /** Blob writes in progress, so a second push of the same blob waits for the first. */
   private readonly writing = new Map<string, Promise<void>>();
@@ -68,7 +67,7 @@ export class OciLayoutStore implements ImageStore {
     this.description = `OCI layout ${dir}`;
     this.committed = index;
     this.diskStamp = stamp;
-    this.lookup = new EntryLookup((d) => this.childrenOf(d));
+    this.table = this.tableOf(index);
   }
 
   /** Opens the layout in `dir` (relative paths resolve against the working directory). */
@@ -103,13 +102,13 @@ export class OciLayoutStore implements ImageStore {
   }
 
   /** Every entry of index.json, including those put and not yet committed. */
-  entries(): readonly Descriptor[] {
-    return this.currentView().entries;
+  entries(): Descriptor[] {
+    return this.table.entries().map((e) => e.descriptor);
   }
 
   /** index.json as it reads now, entries put and not yet committed included. */
   indexBytes(): Buffer {
-    return serializeIndex({ raw: this.committed.raw, ...this.currentView() });
+    return serializeIndex({ raw: this.committed.raw, entries: this.table.entries() });
   }
 
   async getManifest(ref: ImageReference): Promise<StoredManifest> {
@@ -140,11 +139,12 @@ export class OciLayoutStore implements ImageStore {
     await this.storeBlob(digest, bytes.length, async () => Readable.from([bytes]), undefined, `manifest ${digest} of ${subject}`);
 
     const name = entryName(ref, digest);
-    const entry = { mediaType: manifest.mediaType, digest, size: bytes.length, annotations: { [REF_NAME_ANNOTATION]: name } };
-    const current = this.currentView().rawEntries.find((e) => rawName(e) === name);
+    const descriptor: Descriptor = { mediaType: manifest.mediaType, digest, size: bytes.length, annotations: { [REF_NAME_ANNOTATION]: name } };
+    const current = this.table.get(name)?.descriptor;
     if (current === undefined || current.digest !== digest || current.mediaType !== manifest.mediaType) {
+      const entry = { raw: { ...descriptor } as Record<string, unknown>, descriptor };
       this.changes.set(name, entry);
-      this.view = undefined;
+      this.table.set(entry);
       this.scheduleCommit();
     }
     return digest;
@@ -198,27 +198,13 @@ export class OciLayoutStore implements ImageStore {
     return validateLayout(this.dir, this.entries());
   }
 
-  private async find(ref: ImageReference, strict: boolean): Promise<Descriptor | undefined> {
-    return this.lookup.find(this.entries(), ref, strict);
+  private find(ref: ImageReference, strict: boolean): Promise<Descriptor | undefined> {
+    return this.table.find(ref, strict);
   }
 
-  private currentView(): { rawEntries: Record<string, unknown>[]; entries: Descriptor[] } {
-    if (this.view === undefined) {
-      const rawEntries: Record<string, unknown>[] = [];
-      const entries: Descriptor[] = [];
-      this.committed.rawEntries.forEach((raw, i) => {
-        const name = rawName(raw);
-        if (name !== undefined && this.changes.has(name)) return;
-        rawEntries.push(raw);
-        entries.push(this.committed.entries[i]!);
-      });
-      for (const raw of this.changes.values()) {
-        rawEntries.push(raw);
-        entries.push(raw as unknown as Descriptor);
-      }
-      this.view = { rawEntries, entries };
-    }
-    return this.view;
+  /** The committed entries with the pending ones applied. */
+  private tableOf(committed: IndexDocument): EntryTable {
+    return new EntryTable([...committed.entries, ...this.changes.values()], (d) => this.childrenOf(d));
   }
 
   private scheduleCommit(): void {
@@ -242,19 +228,17 @@ export class OciLayoutStore implements ImageStore {
       if (await fileStamp(path) !== this.diskStamp) {
         // Another writer rewrote index.json: build on its version, ours replacing entries of the same names.
         this.committed = await readIndex(this.dir);
-        this.view = undefined;
+        this.table = this.tableOf(this.committed);
       }
       const written = new Map(this.changes);
-      const view = this.currentView();
+      const next: IndexDocument = { raw: this.committed.raw, entries: this.table.entries() };
       // The renames of the blobs the new entries need become durable before the entries do.
       await syncDirectory(join(this.dir, 'blobs', 'sha256'));
-      const next: IndexDocument = { raw: this.committed.raw, rawEntries: view.rawEntries, entries: view.entries };
       await writeFileAtomically(this.dir, path, serializeIndex(next));
       this.diskStamp = await fileStamp(path);
       this.committed = next;
       // Entries put while writing stay pending for the next commit.
       for (const [name, entry] of written) if (this.changes.get(name) === entry) this.changes.delete(name);
-      this.view = undefined;
     });
     this.commitChain = run.catch(() => undefined);
     return run;
@@ -393,12 +377,6 @@ export class OciLayoutStore implements ImageStore {
     }
     return children;
   }
-}
-
-function rawName(raw: Record<string, unknown>): string | undefined {
-  const annotations = raw.annotations as Record<string, unknown> | undefined;
-  const name = annotations?.[REF_NAME_ANNOTATION];
-  return typeof name === 'string' ? name : undefined;
 }
 
 function display(ref: ImageReference): string {
