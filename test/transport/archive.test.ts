@@ -203,6 +203,21 @@ test('incremental: a second export writes only new blobs; the new segments alone
   }
 });
 
+test('the segments can sit in the layout\'s own folder: both read', async () => {
+  const dir = join(tempDir('same-folder'), 'mirror');
+  const layout = await layoutWith(dir, [multi]);
+  const summary = await exportArchive(layout, dir, { segmentSize: SEGMENT });
+  assert.ok(summary.segments.length > 0);
+  assert.deepEqual(await (await OciLayoutStore.open(dir)).validate(), []);
+  assert.deepEqual((await (await ArchiveStore.open(dir)).getManifest(ref(multi.ref))).bytes, multi.manifest);
+  const again = await exportArchive(layout, dir, { segmentSize: SEGMENT });
+  assert.deepEqual(again, { segments: [], blobs: 0, bytes: 0, skippedBlobs: summary.blobs }, 'nothing new, nothing written');
+  await copyImage(source, ref(multi.ref), layout, { ...ref(multi.ref), tag: 'another-tag' });
+  const retagged = await exportArchive(layout, dir, { segmentSize: SEGMENT });
+  assert.deepEqual({ blobs: retagged.blobs, segments: retagged.segments.length }, { blobs: 0, segments: 1 }, 'a new tag only: one segment with the index');
+  assert.ok(await (await ArchiveStore.open(dir)).headManifest({ ...ref(multi.ref), tag: 'another-tag' }));
+});
+
 test('a blob the layout holds damaged is never archived', async () => {
   const base = tempDir('damaged-layout');
   const layout = await layoutWith(join(base, 'layout'), [multi]);

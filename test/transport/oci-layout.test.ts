@@ -204,34 +204,52 @@ test('many parallel pushes, the same blob several times at once, and parallel ma
   assert.deepEqual(readdirSync(dir).sort(), ['blobs', 'index.json', 'oci-layout']);
 });
 
-/** A child process that opens the layout, writes a 64 MiB blob slowly and says when it is half-way; killed there. */
-async function killMidWrite(dir: string): Promise<void> {
+/** Runs `body` (an ES module body with `store` open on `dir`) in a child process, and SIGKILLs it once it prints "go". */
+async function killWhenItSaysGo(dir: string, body: string): Promise<void> {
   const module = join(repoRoot, 'dist/src/transport/oci-layout/store.js');
   const script = `
     import { Readable } from 'node:stream';
     import { createHash } from 'node:crypto';
     const { OciLayoutStore } = await import(${JSON.stringify(module)});
-    const store = await OciLayoutStore.open(${JSON.stringify(dir)}, { create: true });
-    const chunk = Buffer.alloc(1024 * 1024, 7);
-    const chunks = function* () { for (let i = 0; i < 64; i++) yield chunk; };
-    const hash = createHash('sha256'); for (const c of chunks()) hash.update(c);
-    let sent = 0;
-    const slow = async function* () { for (const c of chunks()) { yield c; if (++sent === 8) process.stdout.write('half\\n'); if (sent >= 8) await new Promise((r) => setTimeout(r, 200)); } };
-    await store.pushBlob({ registry: 'r', repository: 'x' }, 'sha256:' + hash.digest('hex'), 64 * 1024 * 1024, async () => Readable.from(slow()));
+    const store = await OciLayoutStore.open(${JSON.stringify(dir)}, { create: true, commitDelayMs: 0 });
+    ${body}
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (data: Buffer) => { if (data.toString().includes('half')) resolve(); });
-    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before half-way`)));
+    child.stdout.on('data', (data: Buffer) => { if (data.toString().includes('go')) resolve(); });
+    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before saying go`)));
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');
   await exited;
 }
 
+/** A 64 MiB blob written slowly: killed a quarter of the way through. */
+const SLOW_BIG_BLOB = `
+  const chunk = Buffer.alloc(1024 * 1024, 7);
+  const chunks = function* () { for (let i = 0; i < 64; i++) yield chunk; };
+  const hash = createHash('sha256'); for (const c of chunks()) hash.update(c);
+  let sent = 0;
+  const slow = async function* () { for (const c of chunks()) { yield c; if (++sent === 16) process.stdout.write('go\\n'); if (sent >= 16) await new Promise((r) => setTimeout(r, 200)); } };
+  await store.pushBlob({ registry: 'r', repository: 'x' }, 'sha256:' + hash.digest('hex'), 64 * 1024 * 1024, async () => Readable.from(slow()));
+`;
+
+/** Manifests put and committed as fast as it can, forever: killed somewhere in the middle of it. */
+const ENDLESS_PUTS = `
+  const ref = (tag) => ({ registry: 'quay.io', repository: 'ns/app', tag });
+  for (let i = 0; ; i++) {
+    const config = Buffer.from(JSON.stringify({ n: i }));
+    const digest = await store.pushBlobBytes(ref('x'), config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: config.length }, layers: [] }));
+    await store.putManifest(ref('v' + i), { mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: manifest });
+    if (i === 300) process.stdout.write('go\\n');
+  }
+`;
+
 test('a writer killed mid-blob leaves a temp file that the next run ignores and removes', async () => {
   const { dir } = await filledLayout();
-  await killMidWrite(dir);
+  await killWhenItSaysGo(dir, SLOW_BIG_BLOB);
   const leftovers = readdirSync(dir).filter((name) => name.endsWith('.tmp'));
   assert.equal(leftovers.length, 1, 'the killed writer left its half-written temp file');
   const reader = await OciLayoutStore.open(dir);
@@ -245,6 +263,17 @@ test('a writer killed mid-blob leaves a temp file that the next run ignores and 
   await writer.close();
   assert.equal(statSync(join(dir, 'blobs/sha256', sha256(big).slice(7))).size, big.length);
   assert.deepEqual(await writer.validate(), []);
+});
+
+test('killed while putting and committing manifests: index.json is whole, every entry complete', async () => {
+  const dir = join(tempDir('kill-commits'), 'l');
+  await killWhenItSaysGo(dir, ENDLESS_PUTS);
+  const store = await OciLayoutStore.open(dir, { create: true });
+  const count = store.entries().length;
+  assert.ok(count > 0, 'commits happened before the kill');
+  assert.deepEqual(await store.validate(), []);
+  for (let i = 0; i < count; i++) assert.ok(await store.headManifest(ref(`quay.io/ns/app:v${i}`), { forPush: true }), `v${i} is there`);
+  assert.deepEqual(readdirSync(dir).sort(), ['blobs', 'index.json', 'oci-layout']);
 });
 
 test('puts not yet committed are lost by a kill, the blobs stay, and the next run completes', async () => {

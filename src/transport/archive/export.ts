@@ -53,6 +53,8 @@ export async function exportArchive(layout: OciLayoutStore, archiveDir: string, 
     await writeNewBlobs(layout, record, writer, summary);
     // The index as of now, entries of earlier exports kept unless replaced by name; also as a tar entry.
     const index = mergedIndex(record, layout, archiveDir);
+    const unchanged = summary.blobs === 0 && index.equals(serializeIndex(parseIndex(Buffer.from(JSON.stringify(record.index)), RECORD_FILE)));
+    if (unchanged) return summary; // nothing to carry: no segment, the record stays as it is
     record.index = JSON.parse(index.toString('utf8')) as Record<string, unknown>;
     const marker = layoutMarkerBytes();
     await writer.add(LAYOUT_FILE, marker.length, oneChunk(marker));
