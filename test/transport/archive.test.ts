@@ -138,6 +138,7 @@ test('a flipped byte in one segment: an error naming the segment and the blob; t
   assert.ok(err.message.includes(extent.segment) && err.message.includes(bigLayer), err.message);
   assert.ok(archive.segmentsOf(bigLayer).includes(extent.segment));
   assert.deepEqual((await archive.checkSegments()).map((p) => p.segment), [extent.segment]);
+  assert.ok((await archive.imagesIn(extent.segment)).includes(big.ref));
   // Every blob of the other image lies outside that segment here and still reads verified.
   const unaffected = [...multi.layerDigests, ...multi.configDigests].filter((d) => !archive.segmentsOf(d).includes(extent.segment));
   assert.ok(unaffected.length > 0);
@@ -152,6 +153,7 @@ test('a deleted segment: the blobs in it fail naming the segment, the rest reads
   unlinkSync(join(archiveDir, gone));
   const archive = await ArchiveStore.open(archiveDir);
   assert.deepEqual(archive.missingSegments(), [gone]);
+  assert.deepEqual(await archive.imagesIn(gone), [big.ref], 'only the image with the split layer');
   await assert.rejects(archive.getBlob({ registry: 'r', repository: 'x' }, bigLayer),
     (err: unknown) => err instanceof MissingSegmentError && err.segment === gone && err.message.includes(bigLayer) && err.message.includes(gone));
   assert.equal(await archive.blobSize({ registry: 'r', repository: 'x' }, bigLayer), undefined);

@@ -14,7 +14,8 @@ import { parseManifest, type Descriptor } from '../../manifest/manifest.js';
 import { isIndexMediaType } from '../../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../../reference/reference.js';
 import { parseIndex } from '../oci-layout/files.js';
-import { EntryTable } from '../oci-layout/lookup.js';
+import { EntryTable, nameOf } from '../oci-layout/lookup.js';
+import { walkTree } from '../oci-layout/walk.js';
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
 import { readRecord, RECORD_FILE, type ArchiveRecord, type Extent } from './format.js';
 
@@ -60,6 +61,29 @@ export class ArchiveStore implements ImageStore {
   /** The segments holding a blob's bytes (empty when the archive has no such blob). */
   segmentsOf(digest: string): string[] {
     return [...new Set(this.record.blobs[digest]?.extents.map((e) => e.segment) ?? [])];
+  }
+
+  /**
+   * The names of the images (index entries) whose content lies partly in `segment`: what a damaged or
+   * missing segment costs. An entry whose own manifest cannot be read there counts as affected.
+   */
+  async imagesIn(segment: string): Promise<string[]> {
+    const affected: string[] = [];
+    for (const { descriptor: entry } of this.table.entries()) {
+      let hit = false;
+      await walkTree(entry, async (d, role) => {
+        if (this.segmentsOf(d.digest).includes(segment)) hit = true;
+        if (hit || role !== 'manifest' || !this.readable(d.digest)) return undefined;
+        try {
+          return parseManifest(await this.readSmallBlob(d.digest), d.mediaType, d.digest);
+        } catch {
+          hit = true; // its manifest does not read: the image is lost with whatever else is damaged
+          return undefined;
+        }
+      });
+      if (hit) affected.push(nameOf(entry) ?? entry.digest);
+    }
+    return affected;
   }
 
   /**
