@@ -293,7 +293,6 @@ export class OciLayoutStore implements ImageStore {
     let closed = false;
     try {
       const input = await source();
-      // A stream made by createDigestVerifier for this digest checks itself; anything else is hashed here.
       let written = 0;
       const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
         for await (const chunk of chunks) {
@@ -303,6 +302,7 @@ export class OciLayoutStore implements ImageStore {
           onBytes?.(chunk.length);
         }
       };
+      // A stream made by createDigestVerifier for this digest checks itself; anything else is hashed here.
       if (verifiedDigestOf(input) === digest) await pipeline(input, sink);
       else await pipeline(input, createDigestVerifier(digest, size, subject), sink);
       if (written !== size) throw new DigestMismatchError(digest, digest, { expected: size, actual: written }, subject);
