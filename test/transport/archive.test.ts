@@ -3,13 +3,16 @@
 // deleted, extended incrementally, and imported into a second real registry.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { OlmMirrorError } from '../../src/errors.js';
 import { DigestMismatchError } from '../../src/manifest/digest.js';
+import { MediaTypes } from '../../src/manifest/media-types.js';
 import { parseReference } from '../../src/reference/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { exportArchive } from '../../src/transport/archive/export.js';
@@ -232,6 +235,29 @@ test('a blob the layout holds damaged is never archived', async () => {
   await assert.rejects(exportArchive(layout, join(base, 'archive'), { segmentSize: SEGMENT }),
     (err: unknown) => err instanceof OlmMirrorError && err.kind === 'integrity' && err.message.includes(layer));
   assert.equal(await readRecord(join(base, 'archive')), undefined, 'no record of a failed export');
+});
+
+test('a sha512 blob: its long name goes through a pax header that tar reads, and it reads back verified', async () => {
+  const base = tempDir('sha512');
+  const layout = await OciLayoutStore.open(join(base, 'layout'), { create: true });
+  // 10 KB: split over several 4 KiB segments, each part's name a pax record too.
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { pad: 'x'.repeat(10_000) } }, rootfs: { type: 'layers', diff_ids: [] } }));
+  const digest = `sha512:${createHash('sha512').update(config).digest('hex')}`;
+  const target = ref('quay.io/ns/sha512:1');
+  await layout.pushBlob(target, digest, config.length, async () => Readable.from([config]));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest, size: config.length }, layers: [],
+  }));
+  await layout.putManifest(target, { mediaType: MediaTypes.ociManifest, bytes: manifest });
+  assert.deepEqual(await layout.validate(), []);
+  const archiveDir = join(base, 'archive');
+  const summary = await exportArchive(layout, archiveDir, { segmentSize: 4096 });
+  const listed = summary.segments.flatMap((s) => execFileSync('tar', ['-tf', join(archiveDir, s)], { encoding: 'utf8' }).trim().split('\n'));
+  assert.ok(listed.includes(`blobs/sha512/${digest.slice(7)}.part-000003`), listed.join(' '));
+  for (const segment of segmentsIn(archiveDir)) assert.ok(statSync(join(archiveDir, segment)).size <= 4096);
+  const archive = await ArchiveStore.open(archiveDir);
+  assert.deepEqual(await readAll(await archive.getBlob(target, digest)), config);
+  assert.deepEqual((await archive.getManifest(target)).bytes, manifest);
 });
 
 test('archive sizes: binary units, whole bytes, a minimum', () => {

@@ -185,9 +185,9 @@ class SegmentWriter {
 
   constructor(private readonly dir: string, private readonly segmentSize: number, private nextNumber: number) {}
 
-  /** Room for entry data in the open segment after one more header. */
-  private room(): number {
-    return Math.max(0, this.segmentSize - this.current!.used - END_OF_ARCHIVE - BLOCK);
+  /** Room for entry data in the open segment after one more header of `headerBytes`. */
+  private room(headerBytes: number): number {
+    return Math.max(0, this.segmentSize - this.current!.used - END_OF_ARCHIVE - headerBytes);
   }
 
   /**
@@ -198,15 +198,18 @@ class SegmentWriter {
     const reader = new ChunkReader(source);
     const extents: Extent[] = [];
     if (this.current === undefined) await this.startSegment();
-    const whole = paddedSize(size) <= this.segmentSize - END_OF_ARCHIVE - BLOCK && size <= MAX_ENTRY_BYTES;
-    if (whole && paddedSize(size) > this.room()) await this.startSegment();
+    const header = tarHeader(path, size).length;
+    const whole = paddedSize(size) <= this.segmentSize - END_OF_ARCHIVE - header && size <= MAX_ENTRY_BYTES;
+    if (whole && paddedSize(size) > this.room(header)) await this.startSegment();
     if (whole) {
       extents.push(await this.writeEntry(path, size, reader));
     } else {
       for (let part = 1, left = size; left > 0; part++) {
-        if (this.room() < BLOCK) await this.startSegment();
-        const length = Math.min(left, Math.floor(this.room() / BLOCK) * BLOCK, MAX_ENTRY_BYTES);
-        extents.push(await this.writeEntry(`${path}.part-${String(part).padStart(6, '0')}`, length, reader));
+        const name = `${path}.part-${String(part).padStart(6, '0')}`;
+        const partHeader = tarHeader(name, 0).length;
+        if (this.room(partHeader) < BLOCK) await this.startSegment();
+        const length = Math.min(left, Math.floor(this.room(partHeader) / BLOCK) * BLOCK, MAX_ENTRY_BYTES);
+        extents.push(await this.writeEntry(name, length, reader));
         left -= length;
       }
     }

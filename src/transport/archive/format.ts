@@ -1,8 +1,9 @@
 // Segmented archives of an OCI layout (`--archive-size SIZE`): the on-disk format.
 //
 // An archive folder holds
-//   mirror_000001.tar, mirror_000002.tar, …  numbered segments, each a plain POSIX (ustar) tar file of
-//                                            at most SIZE bytes (end-of-archive blocks included);
+//   mirror_000001.tar, mirror_000002.tar, …  numbered segments, each a plain POSIX tar file (ustar; a
+//                                            pax `path` record for names over 100 bytes, i.e. sha512
+//                                            blobs) of at most SIZE bytes, end-of-archive blocks included;
 //   archive.json                             the record: every segment (size, sha256, the export that
 //                                            wrote it), where each blob's bytes are, the layout's index;
 //   checksums.sha256                         `sha256sum -c` input for every segment.
@@ -89,16 +90,15 @@ export const BLOCK = 512;
 export const END_OF_ARCHIVE = 2 * BLOCK;
 /** ustar's 11 octal digits of size. */
 export const MAX_ENTRY_BYTES = 8 ** 11 - 1 - (8 ** 11 - 1) % BLOCK;
-/** The smallest segment that holds a header, one data block and the end blocks. */
-export const MIN_SEGMENT_BYTES = 4 * BLOCK;
+/** The smallest segment that holds the longest header (pax entry, its records, ustar: 3 blocks), a data block and the end blocks. */
+export const MIN_SEGMENT_BYTES = 8 * BLOCK;
 
 export function paddedSize(length: number): number {
   return Math.ceil(length / BLOCK) * BLOCK;
 }
 
-/** A ustar header for a regular file (mode 0644, owner 0, mtime 0: the bytes depend only on name and size). */
-export function tarHeader(name: string, size: number): Buffer {
-  if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name longer than 100 bytes: ${name}`);
+/** One ustar header block for a regular file or a pax record set (mode 0644, owner 0, mtime 0). */
+function ustarBlock(name: string, size: number, type: '0' | 'x'): Buffer {
   const head = Buffer.alloc(BLOCK);
   const field = (offset: number, length: number, value: string): void => { head.write(value.padEnd(length, '\0'), offset, length, 'ascii'); };
   field(0, 100, name);
@@ -108,11 +108,26 @@ export function tarHeader(name: string, size: number): Buffer {
   field(124, 12, size.toString(8).padStart(11, '0'));
   field(136, 12, '00000000000');
   field(148, 8, '        ');
-  field(156, 1, '0');
+  field(156, 1, type);
   field(257, 8, 'ustar\u000000');
   const checksum = head.reduce((sum, byte) => sum + byte, 0);
   field(148, 8, `${checksum.toString(8).padStart(6, '0')}\0 `);
   return head;
+}
+
+/**
+ * The header of a regular file entry, so that the bytes depend only on name and size. A name longer
+ * than ustar's 100 bytes (`blobs/sha512/<128 hex>`) goes into a pax `path` record before it.
+ */
+export function tarHeader(name: string, size: number): Buffer {
+  if (Buffer.byteLength(name) <= 100) return ustarBlock(name, size, '0');
+  const body = ` path=${name}\n`;
+  let length = body.length + 2;
+  while (`${length}${body}`.length !== length) length++; // the record's length counts its own digits
+  const record = Buffer.from(`${length}${body}`, 'ascii');
+  const padded = Buffer.alloc(paddedSize(record.length));
+  record.copy(padded);
+  return Buffer.concat([ustarBlock('PaxHeader', record.length, 'x'), padded, ustarBlock(name.slice(0, 100), size, '0')]);
 }
 
 /**
