@@ -178,7 +178,10 @@ test('incremental: a second export writes only new blobs; the new segments alone
   const newBlobs = [later.digest, ...later.configDigests, later.layerDigests[1]!];
   assert.equal(second.blobs, newBlobs.length, 'only the new image\'s own blobs (the shared layer is in earlier segments)');
   const entries = second.segments.flatMap((s) => execFileSync('tar', ['-tf', join(archiveDir, s)], { encoding: 'utf8' }).trim().split('\n'));
-  assert.deepEqual(entries.sort(), [...newBlobs.map((d) => `blobs/sha256/${d.slice(7)}`), 'index.json', 'oci-layout'].sort());
+  // Manifests travel with every export: the new segments alone describe the earlier images too.
+  const earlierManifests = [big.digest, multi.digest, ...multi.children!.map((c) => c.digest)];
+  assert.equal(second.repeatedManifests, earlierManifests.length);
+  assert.deepEqual(entries.sort(), [...newBlobs, ...earlierManifests].map((d) => `blobs/sha256/${d.slice(7)}`).concat('index.json', 'oci-layout').sort());
   const record = (await readRecord(archiveDir))!;
   assert.deepEqual(record.segments.map((s) => s.export), [...first.segments.map(() => 1), ...second.segments.map(() => 2)]);
   execFileSync('sha256sum', ['--quiet', '-c', 'checksums.sha256'], { cwd: archiveDir });
@@ -198,6 +201,8 @@ test('incremental: a second export writes only new blobs; the new segments alone
     for (const f of ['archive.json', 'checksums.sha256', ...second.segments]) copyFileSync(join(archiveDir, f), join(carried, f));
     const v2 = await ArchiveStore.open(carried);
     assert.deepEqual(v2.missingSegments(), first.segments);
+    // The earlier images' manifests came along: a planner sees the target has them without the old segments.
+    assert.deepEqual((await v2.getManifest(ref(big.ref))).bytes, big.manifest);
     // The shared layer is in no carried segment: without the target having it, that is the error naming it.
     await assert.rejects(v2.getBlob(ref(later.ref), sha256(shared)), MissingSegmentError);
     // Into the repository that holds it from the first import, so the target has it (a planner would mount it).
@@ -216,7 +221,7 @@ test('the segments can sit in the layout\'s own folder: both read', async () => 
   assert.deepEqual(await (await OciLayoutStore.open(dir)).validate(), []);
   assert.deepEqual((await (await ArchiveStore.open(dir)).getManifest(ref(multi.ref))).bytes, multi.manifest);
   const again = await exportArchive(layout, dir, { segmentSize: SEGMENT });
-  assert.deepEqual(again, { segments: [], blobs: 0, bytes: 0, skippedBlobs: summary.blobs }, 'nothing new, nothing written');
+  assert.deepEqual(again, { segments: [], blobs: 0, bytes: 0, skippedBlobs: summary.blobs, repeatedManifests: 0 }, 'nothing new, nothing written');
   await copyImage(source, ref(multi.ref), layout, { ...ref(multi.ref), tag: 'another-tag' });
   const retagged = await exportArchive(layout, dir, { segmentSize: SEGMENT });
   assert.deepEqual({ blobs: retagged.blobs, segments: retagged.segments.length }, { blobs: 0, segments: 1 }, 'a new tag only: one segment with the index');

@@ -29,6 +29,8 @@ export interface ArchiveExportSummary {
   bytes: number;
   /** Blobs earlier segments already hold. */
   skippedBlobs: number;
+  /** Manifests earlier segments hold that this export carries again. */
+  repeatedManifests: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function exportArchive(layout: OciLayoutStore, archiveDir: string, 
   await removeUnrecordedSegments(archiveDir, record);
   const exportNumber = Math.max(0, ...record.segments.map((s) => s.export)) + 1;
   const writer = new SegmentWriter(archiveDir, opts.segmentSize, record.segments.length + 1);
-  const summary: ArchiveExportSummary = { segments: [], blobs: 0, bytes: 0, skippedBlobs: 0 };
+  const summary: ArchiveExportSummary = { segments: [], blobs: 0, bytes: 0, skippedBlobs: 0, repeatedManifests: 0 };
 
   let segments;
   try {
@@ -54,7 +56,12 @@ export async function exportArchive(layout: OciLayoutStore, archiveDir: string, 
     // The index as of now, entries of earlier exports kept unless replaced by name; also as a tar entry.
     const index = mergedIndex(record, layout, archiveDir);
     const unchanged = summary.blobs === 0 && index.equals(serializeIndex(parseIndex(Buffer.from(JSON.stringify(record.index)), RECORD_FILE)));
-    if (unchanged) return summary; // nothing to carry: no segment, the record stays as it is
+    if (unchanged) {
+      // Nothing to carry (the repeated manifests aside): no segment, the record stays as it is.
+      await writer.abort();
+      await removeUnrecordedSegments(archiveDir, record);
+      return { ...summary, skippedBlobs: summary.skippedBlobs + summary.repeatedManifests, repeatedManifests: 0 };
+    }
     record.index = JSON.parse(index.toString('utf8')) as Record<string, unknown>;
     const marker = layoutMarkerBytes();
     await writer.add(LAYOUT_FILE, marker.length, oneChunk(marker));
@@ -82,10 +89,18 @@ async function writeNewBlobs(layout: OciLayoutStore, record: ArchiveRecord, writ
       seen.add(d.digest);
       const path = join(layout.dir, blobRelativePath(d.digest));
       const present = await exists(path);
-      if (record.blobs[d.digest] !== undefined) {
+      if (record.blobs[d.digest] !== undefined && !(role === 'manifest' && present)) {
         summary.skippedBlobs++;
         // An archived tree is complete: when the layout no longer has its manifest, nothing below needs writing.
         if (!present) return undefined;
+      } else if (record.blobs[d.digest] !== undefined) {
+        // Manifests (kilobytes) travel with every export, so the new segments alone describe every image: a
+        // target holding an earlier import then learns from them that it has the rest.
+        const subject = `manifest ${d.digest} of ${nameOf(entry) ?? entry.digest}`;
+        const earlier = record.blobs[d.digest]!;
+        const extents = await writer.add(blobRelativePath(d.digest), d.size, verifiedFile(path, d.digest, d.size, subject));
+        record.blobs[d.digest] = { size: d.size, extents, copies: [earlier.extents, ...(earlier.copies ?? [])] };
+        summary.repeatedManifests++;
       } else if (d.urls !== undefined && !present) {
         return undefined; // a foreign layer that is not distributed with the image
       } else {

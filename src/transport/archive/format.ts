@@ -40,8 +40,8 @@ export interface SegmentRecord { file: string; size: number; sha256: string; exp
 export interface ArchiveRecord {
   format: typeof RECORD_FORMAT;
   segments: SegmentRecord[];
-  /** Digest -> size and extents, in order. */
-  blobs: Record<string, { size: number; extents: Extent[] }>;
+  /** Digest -> size and extents, in order; `copies`: where earlier exports put the same bytes (manifests travel with each). */
+  blobs: Record<string, { size: number; extents: Extent[]; copies?: Extent[][] }>;
   /** The layout's index.json as of the last export (earlier exports' entries included). */
   index: Record<string, unknown>;
 }

@@ -31,6 +31,7 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 export class ArchiveStore implements ImageStore {
   readonly id: string;
   readonly description: string;
+  readonly sharedBlobs = true;
   private readonly table: EntryTable;
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
 
@@ -60,7 +61,7 @@ export class ArchiveStore implements ImageStore {
 
   /** The segments holding a blob's bytes (empty when the archive has no such blob). */
   segmentsOf(digest: string): string[] {
-    return [...new Set(this.record.blobs[digest]?.extents.map((e) => e.segment) ?? [])];
+    return [...new Set(this.extentsOf(digest)?.map((e) => e.segment) ?? [])];
   }
 
   /**
@@ -133,11 +134,12 @@ export class ArchiveStore implements ImageStore {
     parseDigest(digest);
     const blob = this.record.blobs[digest];
     if (blob === undefined) throw new NotFoundError(`blob ${digest} not found in ${this.description}`);
-    const missing = blob.extents.find((e) => !this.present.has(e.segment));
+    const extents = this.extentsOf(digest)!;
+    const missing = extents.find((e) => !this.present.has(e.segment));
     if (missing) throw new MissingSegmentError(missing.segment, digest, this.dir);
     const segments = this.segmentsOf(digest).join(', ');
     const verifier = createDigestVerifier(digest, opts?.size ?? blob.size, `blob ${digest} read from archive segment ${segments} of ${this.dir}`);
-    pipeline(Readable.from(this.extentChunks(blob.extents)), verifier).catch(() => undefined); // errors reach the reader through the verifier
+    pipeline(Readable.from(this.extentChunks(extents)), verifier).catch(() => undefined); // errors reach the reader through the verifier
     return verifier;
   }
 
@@ -162,7 +164,15 @@ export class ArchiveStore implements ImageStore {
   }
 
   private readable(digest: string): boolean {
-    return this.record.blobs[digest]?.extents.every((e) => this.present.has(e.segment)) ?? false;
+    return this.extentsOf(digest)?.every((e) => this.present.has(e.segment)) ?? false;
+  }
+
+  /** Where to read a blob from: the newest copy whose segments are all here, else the newest (to name what is missing). */
+  private extentsOf(digest: string): Extent[] | undefined {
+    const blob = this.record.blobs[digest];
+    if (blob === undefined) return undefined;
+    const all = [blob.extents, ...(blob.copies ?? [])];
+    return all.find((extents) => extents.every((e) => this.present.has(e.segment))) ?? blob.extents;
   }
 
   private async *extentChunks(extents: readonly Extent[]): AsyncGenerator<Buffer> {

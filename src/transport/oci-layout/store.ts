@@ -48,6 +48,7 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 export class OciLayoutStore implements ImageStore {
   readonly id: string;
   readonly description: string;
+  readonly sharedBlobs = true;
 
   /** The index as last read from or written to disk, the entries put since (by name), and both together. */
   private committed: IndexDocument;
