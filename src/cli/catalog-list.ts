@@ -6,18 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
+import { FilterError, filterCatalog, type FilterResult } from '../catalog/filter/index.js';
 import {
-  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
-  type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
+  formatTable, listBundles, listImages, listKept, listPackages, UnknownPackageError,
+  type BundleRow, type ImageRow, type KeptRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
-import type { Catalog } from '../catalog/model.js';
+import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addSelectionFlags, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
-export interface CatalogListFlags extends RegistryFlags {
-  package?: string;
+export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
   bundle?: string;
   images: boolean;
   output: 'table' | 'json';
@@ -32,11 +33,18 @@ What is listed:
   default     one row per package: default channel, and each channel with its head bundle
   --bundle    one row per matching bundle: version, channels, bundle image, replaces
   --images    one row per image of each (matching) bundle: the bundle image, then its related images
-
+With a selection (below), what a filter keeps instead: one row per kept bundle and channel with why it
+is kept (head, range, full, upgrade-path, dependency, default-channel), the bundles added for
+dependencies and a count of packages, channels, bundles and images; --bundle and --images then list
+the kept bundles and their images. Nothing is pushed.
+${SELECTION_HELP}
 Examples:
   olm-mirror catalog list registry.redhat.io/redhat/redhat-operator-index:v4.14 -a auth.json
-  olm-mirror catalog list bundles.db --package etcd --bundle 'etcdoperator.v0.9%'
+  olm-mirror catalog list bundles.db --bundle 'etcdoperator.v0.9%'
   olm-mirror catalog list ./configs --images --output json
+  olm-mirror catalog list bundles.db --package etcd --min-version etcd=0.9.0           # preview a filter
+  olm-mirror catalog list bundles.db --channel etcd:stable --default-channel etcd=stable --max-version etcd:stable=0.9.0
+  olm-mirror catalog list bundles.db -c imageset.yaml --output json
 `;
 
 export function catalogListCommand(): Command {
@@ -44,13 +52,12 @@ export function catalogListCommand(): Command {
     .summary('list the packages, bundles or images of a catalog')
     .description('List what an operator catalog holds: packages with their channel heads, bundles, or the images bundles need.')
     .argument('<src>', 'catalog image, SQLite database (.db), file-based catalog folder or package manifests folder')
-    .option('--package <name>', 'only this package')
     .option('--bundle <pattern>', 'list bundles whose name matches; % or * match any characters (case-insensitive)')
     .option('--images', 'list the images of each bundle', false)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
-  addRegistryFlags(cmd)
+  addRegistryFlags(addSelectionFlags(cmd, { withConfig: true }))
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
       await runCatalogList(src, flags, process.stdout);
@@ -59,15 +66,50 @@ export function catalogListCommand(): Command {
 }
 
 
-export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
+export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream = process.stderr): Promise<void> {
+  const selection = await selectionFromFlags(src, flags);
   const catalog = await loadCatalog(src, flags);
-  const filter: ListingFilter = { package: flags.package, bundle: flags.bundle };
+  const filter: ListingFilter = { bundle: flags.bundle };
   try {
-    stdout.write(`${render(catalog, filter, flags)}\n`);
+    if (selection === undefined) {
+      stdout.write(`${render(catalog, filter, flags)}\n`);
+      return;
+    }
+    const result = filterCatalog(catalog, selection);
+    for (const note of result.notes) stderr.write(`note: ${note}\n`);
+    for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
+    stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : renderKept(result, flags.output === 'json')}\n`);
   } catch (err) {
-    if (err instanceof UnknownPackageError) throw new UsageError(err.message);
+    if (err instanceof UnknownPackageError || err instanceof FilterError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** A filter preview: the kept bundles with their reasons, the dependencies added, and totals. */
+function renderKept(result: FilterResult, json: boolean): string {
+  const images = catalogImages(result.catalog);
+  if (json) return toJson({ packages: result.packages, dependencies: result.dependencies, warnings: result.warnings, notes: result.notes, images });
+  const rows = listKept(result);
+  const lines = [keptTable(rows)];
+  if (result.dependencies.length > 0) {
+    lines.push('', 'dependencies:', ...result.dependencies.map((d) =>
+      `  ${d.satisfiedBy.bundle} (package ${d.satisfiedBy.package}, channel ${d.satisfiedBy.channel}${d.packageAdded ? ', package added' : ''}) ` +
+      `for ${d.requiredBy.bundle}: ${d.requirement}`));
+  }
+  const channels = result.packages.reduce((n, p) => n + p.channels.length, 0);
+  const bundles = new Set(rows.map((r) => `${r.package}\0${r.bundle}`)).size;
+  lines.push('', `kept: ${result.packages.length} packages, ${channels} channels, ${bundles} bundles, ${images.length} images`);
+  return lines.join('\n');
+}
+
+/** The package and default channel on a package's first row only, the channel and head on a channel's first row only. */
+function keptTable(rows: KeptRow[]): string {
+  return formatTable(['PACKAGE', 'DEFAULT CHANNEL', 'CHANNEL', 'BUNDLE', 'VERSION', 'KEPT'], rows.map((r, i) => {
+    const previous = rows[i - 1];
+    const newPackage = previous?.package !== r.package;
+    const newChannel = newPackage || previous?.channel !== r.channel;
+    return [newPackage ? r.package : '', newPackage ? r.defaultChannel : '', newChannel ? r.channel : '', r.bundle, r.version, r.reason];
+  }));
 }
 
 function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {
