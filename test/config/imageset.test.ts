@@ -61,7 +61,7 @@ mirror:
           ],
         },
       },
-      { catalog: 'registry.redhat.io/redhat/certified-operator-index:v4.14', at: `${FILE}:20`, selection: { full: true } },
+      { catalog: 'registry.redhat.io/redhat/certified-operator-index:v4.14', at: `${FILE}:19`, selection: { full: true } },
     ]);
   });
 
