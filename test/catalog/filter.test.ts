@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { readFileBasedCatalog } from '../../src/catalog/fbc/index.js';
 import { writeFileBasedCatalog } from '../../src/catalog/fbc/write.js';
+import { blockedImages } from '../../src/catalog/filter/blocked.js';
 import { FilterError, filterCatalog, type CatalogSelection, type FilterResult } from '../../src/catalog/filter/index.js';
 import { compareVersions, parseRange, parseTolerantVersion, parseVersion } from '../../src/catalog/filter/semver.js';
 import { UnknownPackageError } from '../../src/catalog/listing.js';
@@ -237,5 +238,16 @@ describe('a generated catalog in the three formats', () => {
     assert.deepEqual(shape(back).map((p) => [p.name, p.channels.map((c) => [c.name, c.head, c.entries.map((e) => e.bundle)])]),
       shape(result.catalog).map((p) => [p.name, p.channels.map((c) => [c.name, c.head, c.entries.map((e) => e.bundle)])]));
     assert.deepEqual(catalogImages(back), catalogImages(result.catalog));
+  });
+});
+
+describe('blocked images', () => {
+  test('each matching image is reported with the bundles that need it', async () => {
+    const catalogs = await writeFilterCatalogs(join(dir, 'blocked'));
+    const catalog = filterCatalog((await openCatalog(catalogs.sqlite)).catalog, { skipDependencies: true, packages: [{ name: 'widget', channels: [{ name: 'stable', minVersion: '1.2.0' }] }] }).catalog;
+    assert.deepEqual(blockedImages(catalog, [{ name: 'widget/operand:1\\.[23]', pattern: /widget\/operand:1\.[23]/ }, { name: 'nothing', pattern: /^nothing$/ }]), [
+      { image: 'registry.example.com/widget/operand:1.2.0', blockedBy: 'widget/operand:1\\.[23]', neededBy: ['widget/widget.v1.2.0'] },
+      { image: 'registry.example.com/widget/operand:1.3.0', blockedBy: 'widget/operand:1\\.[23]', neededBy: ['widget/widget.v1.3.0'] },
+    ]);
   });
 });

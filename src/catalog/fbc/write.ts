@@ -11,7 +11,7 @@ import { compareCodeUnits } from '../../util/compare.js';
 
 export const FBC_PACKAGE_FILE = 'catalog.json';
 
-/** `dir` must not exist or be empty. */
+/** `dir` must not exist or be empty. Read the source with its manifests, or olm.bundle.object properties are not there to write. */
 export async function writeFileBasedCatalog(catalog: Catalog, dir: string): Promise<void> {
   const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
