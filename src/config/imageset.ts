@@ -59,6 +59,10 @@ const NOT_IMPLEMENTED: Record<string, string> = {
   'delete': 'DeleteImageSetConfiguration is not supported',
 };
 
+/** Repository path components, as oc-mirror checks targetCatalog. */
+const TARGET_CATALOG = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TARGET_TAG = /^[\w][\w.-]{0,127}$/;
+
 type Shape =
   | { readonly kind: 'string' | 'version' | 'boolean' | 'integer' }
   | { readonly kind: 'list'; readonly item: Shape }
@@ -118,6 +122,12 @@ export function parseImageSetConfiguration(text: string, file: string): ImageSet
     const where = itemAt('operators', i);
     if (typeof op.catalog !== 'string' || op.catalog === '') problems.push(`${where}: mirror.operators[${i}].catalog is required`);
     const operator = toOperator(op, where);
+    if (operator.targetCatalog !== undefined && !TARGET_CATALOG.test(operator.targetCatalog)) {
+      problems.push(`${where}: mirror.operators[${i}].targetCatalog ${JSON.stringify(operator.targetCatalog)} must be repository path components (no registry, tag or digest), e.g. my-org/redhat-operators`);
+    }
+    if (operator.targetTag !== undefined && !TARGET_TAG.test(operator.targetTag)) {
+      problems.push(`${where}: mirror.operators[${i}].targetTag ${JSON.stringify(operator.targetTag)} is not a valid tag`);
+    }
     try {
       checkSelection(operator.selection);
     } catch (err) {

@@ -98,6 +98,10 @@ storageConfig: {}
     assert.match(failure(`${header}mirror:\n  operators:\n  - packages: []\n`), /imageset\.yaml:5: mirror\.operators\[0\]\.catalog is required/);
     assert.match(failure(`${header}mirror:\n  operators:\n  - catalog: c\n    packages:\n    - name: p\n      minVersion: 2.0.0\n      maxVersion: 1.0.0\n`),
       /imageset\.yaml:5: mirror\.operators\[0\] \(c\): package p: minVersion 2\.0\.0 is above maxVersion 1\.0\.0/);
+    assert.match(failure(`${header}mirror:\n  operators:\n  - catalog: c\n    targetCatalog: reg.example.com:5000/olm:v1\n`),
+      /imageset\.yaml:5: mirror\.operators\[0\]\.targetCatalog "reg\.example\.com:5000\/olm:v1" must be repository path components/);
+    assert.match(failure(`${header}mirror:\n  operators:\n  - catalog: c\n    packages:\n    - name: p\n      channels:\n      - minVersion: 1.0.0\n`),
+      /imageset\.yaml:5: mirror\.operators\[0\] \(c\): package p: a channel selection needs a name/);
     assert.match(failure(`${header}mirror:\n  blockedImages:\n  - name: 'a(b'\n`), /imageset\.yaml:5: mirror\.blockedImages\[0\]\.name "a\(b" is not a usable regular expression/);
     assert.match(failure(`${header}mirror:\n  operators: [\n`), /^imageset\.yaml:\d+: /);
   });

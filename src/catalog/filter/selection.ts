@@ -57,6 +57,7 @@ export function checkSelection(selection: CatalogSelection): void {
     }
     const channelNames = new Set<string>();
     for (const channel of channels) {
+      if (channel.name === '') throw new FilterError(`package ${pkg.name}: a channel selection needs a name`);
       if (channelNames.has(channel.name)) throw new FilterError(`package ${pkg.name}: channel ${channel.name} is selected twice`);
       channelNames.add(channel.name);
       const channelBounds = parseBounds(channel, `package ${pkg.name} channel ${channel.name}`);
