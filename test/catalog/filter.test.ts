@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { readFileBasedCatalog } from '../../src/catalog/fbc/index.js';
 import { writeFileBasedCatalog } from '../../src/catalog/fbc/write.js';
 import { blockedImages } from '../../src/catalog/filter/blocked.js';
+import { writeFilteredCatalog } from '../../src/catalog/filter/output.js';
 import { FilterError, filterCatalog, type CatalogSelection, type FilterResult } from '../../src/catalog/filter/index.js';
 import { compareVersions, parseRange, parseTolerantVersion, parseVersion } from '../../src/catalog/filter/semver.js';
 import { UnknownPackageError } from '../../src/catalog/listing.js';
@@ -249,5 +250,24 @@ describe('blocked images', () => {
       { image: 'registry.example.com/widget/operand:1.2.0', blockedBy: 'widget/operand:1\\.[23]', neededBy: ['widget/widget.v1.2.0'] },
       { image: 'registry.example.com/widget/operand:1.3.0', blockedBy: 'widget/operand:1\\.[23]', neededBy: ['widget/widget.v1.3.0'] },
     ]);
+  });
+});
+
+describe('the filtered catalog in the source format', () => {
+  test('a file-based catalog gives a folder, a database a database, and each reads back as filtered', async () => {
+    const catalogs = await writeFilterCatalogs(join(dir, 'formats'));
+    for (const [source, expected] of [[catalogs.fbc, 'fbc'], [catalogs.sqlite, 'sqlite'], [catalogs.manifests, 'sqlite']] as const) {
+      const opened = await openCatalog(source);
+      const result = filterCatalog(opened.catalog, { packages: [{ name: 'gadget', minVersion: '1.1.0' }] });
+      const target = join(dir, 'formats', `out-${opened.format}${expected === 'sqlite' ? '.db' : ''}`);
+      await writeFilteredCatalog(opened.format, result.catalog, target);
+      const back = await openCatalog(target);
+      assert.equal(back.format, expected);
+      // in a database a replaces naming a dropped bundle is no channel_entry edge: the chain ends there
+      const want = shape(result.catalog).map((p) => ({ ...p, channels: p.channels.map((c) => ({ ...c, entries: c.entries.map((e) =>
+        (expected === 'sqlite' && !c.entries.some((other) => other.bundle === e.replaces) ? { ...e, replaces: undefined } : e)) })) }));
+      assert.deepEqual(shape(back.catalog), want);
+      assert.deepEqual(allBundles(back.catalog).map((b) => b.name).sort(), ['gadget.v1.1.0', 'gadget.v2.0.0']);
+    }
   });
 });
