@@ -6,17 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
-import { FilterError, filterCatalog, type FilterResult } from '../catalog/filter/index.js';
+import { FilterError, filterCatalog } from '../catalog/filter/index.js';
 import {
-  formatTable, listBundles, listImages, listKept, listPackages, UnknownPackageError,
-  type BundleRow, type ImageRow, type KeptRow, type ListingFilter, type PackageRow,
+  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
+  type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
-import { catalogImages, type Catalog } from '../catalog/model.js';
+import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
-import { addSelectionFlags, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
+import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
 export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
   bundle?: string;
@@ -78,38 +78,11 @@ export async function runCatalogList(src: string, flags: CatalogListFlags, stdou
     const result = filterCatalog(catalog, selection);
     for (const note of result.notes) stderr.write(`note: ${note}\n`);
     for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
-    stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : renderKept(result, flags.output === 'json')}\n`);
+    stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : formatFilterResult(result, flags.output === 'json')}\n`);
   } catch (err) {
     if (err instanceof UnknownPackageError || err instanceof FilterError) throw new UsageError(err.message);
     throw err;
   }
-}
-
-/** A filter preview: the kept bundles with their reasons, the dependencies added, and totals. */
-function renderKept(result: FilterResult, json: boolean): string {
-  const images = catalogImages(result.catalog);
-  if (json) return toJson({ packages: result.packages, dependencies: result.dependencies, warnings: result.warnings, notes: result.notes, images });
-  const rows = listKept(result);
-  const lines = [keptTable(rows)];
-  if (result.dependencies.length > 0) {
-    lines.push('', 'dependencies:', ...result.dependencies.map((d) =>
-      `  ${d.satisfiedBy.bundle} (package ${d.satisfiedBy.package}, channel ${d.satisfiedBy.channel}${d.packageAdded ? ', package added' : ''}) ` +
-      `for ${d.requiredBy.bundle}: ${d.requirement}`));
-  }
-  const channels = result.packages.reduce((n, p) => n + p.channels.length, 0);
-  const bundles = new Set(rows.map((r) => `${r.package}\0${r.bundle}`)).size;
-  lines.push('', `kept: ${result.packages.length} packages, ${channels} channels, ${bundles} bundles, ${images.length} images`);
-  return lines.join('\n');
-}
-
-/** The package and default channel on a package's first row only, the channel and head on a channel's first row only. */
-function keptTable(rows: KeptRow[]): string {
-  return formatTable(['PACKAGE', 'DEFAULT CHANNEL', 'CHANNEL', 'BUNDLE', 'VERSION', 'KEPT'], rows.map((r, i) => {
-    const previous = rows[i - 1];
-    const newPackage = previous?.package !== r.package;
-    const newChannel = newPackage || previous?.channel !== r.channel;
-    return [newPackage ? r.package : '', newPackage ? r.defaultChannel : '', newChannel ? r.channel : '', r.bundle, r.version, r.reason];
-  }));
 }
 
 function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {

@@ -1,7 +1,10 @@
 // The catalog selection flags shared by the commands that filter a catalog (`catalog list`, later
 // `catalog mirror`): --package, --channel, --min-version, --max-version, --default-channel, --full,
-// --skip-dependencies, or -c/--config with an ImageSetConfiguration.
+// --skip-dependencies, or -c/--config with an ImageSetConfiguration; and how a filter's result is printed.
 import { Command, InvalidArgumentError } from 'commander';
+import type { FilterResult } from '../catalog/filter/index.js';
+import { formatTable, listKept, type KeptRow } from '../catalog/listing.js';
+import { catalogImages } from '../catalog/model.js';
 import type { CatalogSelection, ChannelSelection, PackageSelection } from '../catalog/filter/selection.js';
 import { ImageSetConfigError, loadImageSetConfiguration } from '../config/imageset.js';
 import { collect, UsageError } from './common.js';
@@ -137,4 +140,34 @@ function splitOnce(value: string, separator: string): [string, string] {
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * What a filter kept, for a preview or a run report: the kept bundles with their reasons, the bundles
+ * added for dependencies, and totals; or all of it as JSON.
+ */
+export function formatFilterResult(result: FilterResult, json: boolean): string {
+  const images = catalogImages(result.catalog);
+  if (json) return JSON.stringify({ packages: result.packages, dependencies: result.dependencies, warnings: result.warnings, notes: result.notes, images }, null, 2);
+  const rows = listKept(result);
+  const lines = [keptTable(rows)];
+  if (result.dependencies.length > 0) {
+    lines.push('', 'dependencies:', ...result.dependencies.map((d) =>
+      `  ${d.satisfiedBy.bundle} (package ${d.satisfiedBy.package}, channel ${d.satisfiedBy.channel}${d.packageAdded ? ', package added' : ''}) ` +
+      `for ${d.requiredBy.bundle}: ${d.requirement}`));
+  }
+  const channels = result.packages.reduce((n, p) => n + p.channels.length, 0);
+  const bundles = new Set(rows.map((r) => `${r.package}\0${r.bundle}`)).size;
+  lines.push('', `kept: ${result.packages.length} packages, ${channels} channels, ${bundles} bundles, ${images.length} images`);
+  return lines.join('\n');
+}
+
+/** The package and default channel on a package's first row only, the channel on a channel's first row only (the head comes first). */
+function keptTable(rows: KeptRow[]): string {
+  return formatTable(['PACKAGE', 'DEFAULT CHANNEL', 'CHANNEL', 'BUNDLE', 'VERSION', 'KEPT'], rows.map((r, i) => {
+    const previous = rows[i - 1];
+    const newPackage = previous?.package !== r.package;
+    const newChannel = newPackage || previous?.channel !== r.channel;
+    return [newPackage ? r.package : '', newPackage ? r.defaultChannel : '', newChannel ? r.channel : '', r.bundle, r.version, r.reason];
+  }));
 }
