@@ -9,6 +9,7 @@ import { CatalogError, isMapping } from '../documents.js';
 import type { Bundle, Catalog, Channel, Package } from '../model.js';
 import { compareCodeUnits } from '../../util/compare.js';
 
+/** The file each package folder holds. */
 export const FBC_PACKAGE_FILE = 'catalog.json';
 
 /** `dir` must not exist or be empty. Read the source with its manifests, or olm.bundle.object properties are not there to write. */
@@ -35,7 +36,7 @@ export async function writeFileBasedCatalog(catalog: Catalog, dir: string): Prom
 }
 
 /** The documents of one package, in the order they are written. */
-export function packageDocuments(pkg: Package): Record<string, unknown>[] {
+function packageDocuments(pkg: Package): Record<string, unknown>[] {
   const bundles = [...pkg.bundles].sort((a, b) => compareCodeUnits(a.name, b.name));
   const deprecated = bundles.filter((b) => b.deprecated);
   return [

@@ -52,10 +52,6 @@ export function compareVersions(a: Version, b: Version): number {
   return 0;
 }
 
-export function formatVersion(v: Version): string {
-  return `${v.major}.${v.minor}.${v.patch}${v.pre.length ? `-${v.pre.join('.')}` : ''}`;
-}
-
 /** A parsed range: true when the version is in it. */
 export type VersionRange = (v: Version) => boolean;
 
