@@ -1,5 +1,6 @@
 // What `catalog list` shows, shaped from the catalog model: packages with their channel heads,
 // bundles, or the images of bundles. Rendering (table or JSON) is the command's job.
+import { OlmMirrorError } from '../errors.js';
 import type { FilterResult } from './filter/index.js';
 import type { Bundle, Catalog, Package } from './model.js';
 import { compareCodeUnits } from '../util/compare.js';
@@ -39,10 +40,9 @@ export interface ListingFilter {
 }
 
 /** The package not found, with the names that exist, so the user can correct the flag. */
-export class UnknownPackageError extends Error {
+export class UnknownPackageError extends OlmMirrorError {
   constructor(readonly packageName: string, available: string[]) {
-    super(`no package "${packageName}" in the catalog; it has: ${available.length ? available.join(', ') : 'no packages'}`);
-    this.name = 'UnknownPackageError';
+    super('usage', `no package "${packageName}" in the catalog; it has: ${available.length ? available.join(', ') : 'no packages'}`);
   }
 }
 

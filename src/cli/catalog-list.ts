@@ -6,15 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
-import { FilterError, filterCatalog } from '../catalog/filter/index.js';
+import { filterCatalog } from '../catalog/filter/index.js';
 import {
-  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
+  formatTable, listBundles, listImages, listPackages,
   type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
 import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
@@ -70,19 +71,14 @@ export async function runCatalogList(src: string, flags: CatalogListFlags, stdou
   const selection = await selectionFromFlags(src, flags);
   const catalog = await loadCatalog(src, flags);
   const filter: ListingFilter = { bundle: flags.bundle };
-  try {
-    if (selection === undefined) {
-      stdout.write(`${render(catalog, filter, flags)}\n`);
-      return;
-    }
-    const result = filterCatalog(catalog, selection);
-    for (const note of result.notes) stderr.write(`note: ${note}\n`);
-    for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
-    stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : formatFilterResult(result, flags.output === 'json')}\n`);
-  } catch (err) {
-    if (err instanceof UnknownPackageError || err instanceof FilterError) throw new UsageError(err.message);
-    throw err;
+  if (selection === undefined) {
+    stdout.write(`${render(catalog, filter, flags)}\n`);
+    return;
   }
+  const result = filterCatalog(catalog, selection);
+  for (const note of result.notes) stderr.write(`note: ${note}\n`);
+  for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
+  stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : formatFilterResult(result, flags.output === 'json')}\n`);
 }
 
 function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {
@@ -133,7 +129,7 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
   const client = new RegistryClient(await clientOptionsFrom(flags));
   const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   try {
-    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, { platform: flags.indexFilterByOs, workDir });
     return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
   } finally {
     await client.close();

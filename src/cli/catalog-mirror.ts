@@ -4,10 +4,11 @@ import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
-import { parseReference } from '../reference/reference.js';
+import { formatReference, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { RegistryStores } from '../transport/registry.js';
+import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { addRegistryFlags, addReportFlag, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -19,6 +20,7 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   path?: string;
   dryRun: boolean;
   continueOnError: boolean;
+  report?: string;
 }
 
 const HELP = `
@@ -27,8 +29,9 @@ What it does:
      its catalog: a file-based catalog (/configs), a bundle-format index (/database/index.db) or a
      Package Manifest Format database (/bundles.db). The database is kept, so you can query it:
        sqlite3 -line <dir>/bundles.db "select * from related_image where operatorbundle_name like 'etcdoperator.v0.9%';"
-  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and
-     imageDigestMirrorSet.yaml (sorted, the same output for the same catalog);
+  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml,
+     imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, clusterCatalog.yaml (OLM v1) and registries.conf
+     (CRI-O and podman nodes), sorted: the same output for the same catalog;
   3. unless --manifests-only, mirrors the catalog image, every bundle image and every related image to
      DEST, manifest lists kept whole so every digest stays the same.
 
@@ -89,7 +92,8 @@ export function catalogMirrorCommand(): Command {
       + 'folder (e.g. /:/srv/catalog; default: a new temp folder)')
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
-      .argParser(parseBoolean).default(true).preset(true))
+      .argParser(parseBoolean).default(true).preset(true));
+  addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
       const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });
@@ -119,7 +123,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const outcome = await mirrorCatalog(client, {
+    const outcome = await mirrorCatalog(new RegistryStores(client), {
       source: src,
       destination: dest,
       indexPlatform: flags.indexFilterByOs,
@@ -133,10 +137,9 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
-    }, streams, reporter).catch((err: unknown) => {
-      // A bad --path is a usage error; everything else (registry, catalog) a failure.
-      throw err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
-    });
+      report: flags.report,
+      onEvent: (event) => printEvent(event, streams),
+    }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {
       streams.stderr.write(`error: errors during mirroring: ${failures} image(s) failed, the full contents of the catalog may not have been mirrored\n`);
@@ -145,5 +148,31 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
     return ExitCode.Ok;
   } finally {
     await client.close();
+  }
+}
+
+/** oc's own messages where oc has one: scripts look for them (the database path is where users query it). */
+function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void {
+  const out = (line: string): void => void streams.stdout.write(`${line}\n`);
+  const err = (line: string): void => void streams.stderr.write(`${line}\n`);
+  switch (e.type) {
+    case 'platform-chosen':
+      return out(`chose ${e.digest} from manifest list ${e.indexDigest} (the entry matching --index-filter-by-os ${e.platform})`);
+    case 'catalog-extracted': {
+      const what = e.kind === 'fbc' ? 'declarative configs' : 'database';
+      if (e.labelled) out(`src image has index label for ${what} path: ${e.inImagePath}`);
+      out(`using ${e.kind === 'fbc' ? 'index' : 'database'} path mapping: ${e.mappedFrom}:${e.extractDir}`);
+      out(`wrote ${what} to ${e.extractDir}`);
+      return out(`using ${what} at: ${e.localPath}`);
+    }
+    case 'invalid-image':
+      return err(`error: catalog image reference skipped: ${e.reason}`);
+    case 'shared-target':
+      return err(`warning: ${e.sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(e.target)}, which can hold `
+        + 'only one of them (target names leave out the source registry and join the components beyond --max-components)');
+    case 'manifests-written':
+      return out(`wrote mirroring manifests to ${e.dir}`);
+    case 'copy-later':
+      return out(`to upload the images, run: olm-mirror image mirror -f ${e.mappingFile}`);
   }
 }

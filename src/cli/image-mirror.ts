@@ -1,10 +1,11 @@
 // `olm-mirror image mirror`: flags -> mappings -> plan -> execute -> output.
 import { Command, Option } from 'commander';
-import { MappingError, mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
+import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
 import { runMirror } from '../mirror/run.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { RegistryStores } from '../transport/registry.js';
+import { addRegistryFlags, addReportFlag, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
   filename?: string[];
@@ -15,6 +16,7 @@ export interface ImageMirrorFlags extends RegistryFlags {
   continueOnError?: boolean;
   skipMount?: boolean;
   force?: boolean;
+  report?: string;
 }
 
 const EXAMPLES = `
@@ -58,7 +60,8 @@ export function imageMirrorCommand(): Command {
     .option('--skip-missing', 'a source image that does not exist is a warning instead of a failure')
     .option('--continue-on-error', 'keep mirroring the other images after one failed (exit status is still 1)')
     .option('--skip-mount', 'upload blobs instead of mounting them from another repository of the same registry')
-    .option('--force', 'write blobs and manifests even when the destination already has them')
+    .option('--force', 'write blobs and manifests even when the destination already has them');
+  addReportFlag(cmd)
     .addHelpText('after', EXAMPLES)
     .action(async (args: string[], flags: ImageMirrorFlags) => {
       const code = await runImageMirror(args, flags, { stdout: process.stdout, stderr: process.stderr });
@@ -76,9 +79,10 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const { failures } = await runMirror(client, mappings, {
+    const { failures } = await runMirror(new RegistryStores(client), mappings, {
       filterByOs, keepManifestList: flags.keepManifestList, force: flags.force, skipMissing: flags.skipMissing,
       skipMount: flags.skipMount, maxPerRegistry: flags.maxPerRegistry, dryRun: flags.dryRun, continueOnError: flags.continueOnError,
+      report: flags.report,
     }, streams, reporter);
     return failures > 0 ? ExitCode.Failed : ExitCode.Ok;
   } finally {
@@ -87,11 +91,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
 }
 
 async function readMappings(args: string[], files: string[]): Promise<Mapping[]> {
-  try {
-    return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
-  } catch (err) {
-    throw err instanceof MappingError ? new UsageError(err.message) : err;
-  }
+  return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
 }
 
 function compileFilter(pattern: string | undefined): RegExp | undefined {

@@ -6,7 +6,7 @@ import type { FilterResult } from '../catalog/filter/index.js';
 import { formatTable, listKept, type KeptRow } from '../catalog/listing.js';
 import { catalogImages } from '../catalog/model.js';
 import type { CatalogSelection, ChannelSelection, PackageSelection } from '../catalog/filter/selection.js';
-import { ImageSetConfigError, loadImageSetConfiguration } from '../config/imageset.js';
+import { loadImageSetConfiguration } from '../config/imageset.js';
 import { collect, UsageError } from './common.js';
 
 export interface SelectionFlags {
@@ -107,13 +107,7 @@ export async function selectionFromFlags(src: string, flags: SelectionFlags): Pr
 const selectionKeys = new Set(['package', 'channel', 'minVersion', 'maxVersion', 'defaultChannel', 'full', 'skipDependencies']);
 
 async function selectionFromConfig(src: string, file: string): Promise<CatalogSelection> {
-  let config;
-  try {
-    config = await loadImageSetConfiguration(file);
-  } catch (err) {
-    if (err instanceof ImageSetConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const config = await loadImageSetConfiguration(file);
   const matching = config.operators.filter((op) => op.catalog === src);
   if (matching.length === 1) return matching[0]!.selection;
   if (matching.length === 0 && config.operators.length === 1) return config.operators[0]!.selection;

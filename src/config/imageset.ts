@@ -5,6 +5,7 @@
 // it with its file and line: a configuration is never half applied.
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { OlmMirrorError } from '../errors.js';
 import { checkSelection, FilterError, type CatalogSelection, type ChannelSelection, type PackageSelection } from '../catalog/filter/selection.js';
 
 export const IMAGESET_API_VERSION = 'mirror.openshift.io/v2alpha1';
@@ -34,9 +35,11 @@ export interface ImageSetConfiguration {
   readonly archiveSize?: number;
 }
 
-/** The file cannot be used; the message lists every problem with `file:line`. */
-export class ImageSetConfigError extends Error {
-  override name = 'ImageSetConfigError';
+/** The file cannot be used (nothing is done); the message lists every problem with `file:line`. */
+export class ImageSetConfigError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 export async function loadImageSetConfiguration(file: string): Promise<ImageSetConfiguration> {

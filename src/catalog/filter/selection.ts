@@ -1,5 +1,6 @@
 // What a user asks to keep of a catalog: the shape of an ImageSetConfiguration's `mirror.operators[]`
 // entry and of the command-line selection flags, checked before any catalog is read.
+import { OlmMirrorError } from '../../errors.js';
 import { compareVersions, parseTolerantVersion, type Version } from './semver.js';
 
 export interface VersionBounds {
@@ -31,8 +32,10 @@ export interface CatalogSelection {
 }
 
 /** A selection that cannot be applied (bad version, unknown package or channel, empty range ...): nothing was filtered. */
-export class FilterError extends Error {
-  override name = 'FilterError';
+export class FilterError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 /** Parsed bounds of one channel or package. */
