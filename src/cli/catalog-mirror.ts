@@ -7,8 +7,9 @@ import { parseMirrorDestination, validateMaxComponents } from '../reference/nami
 import { formatReference, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
+import { diskLocation } from '../transport/resolve.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addRegistryFlags, addReportFlag, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -21,6 +22,8 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   dryRun: boolean;
   continueOnError: boolean;
   report?: string;
+  archiveSize?: number;
+  catalog?: string;
 }
 
 const HELP = `
@@ -35,6 +38,14 @@ What it does:
   3. unless --manifests-only, mirrors the catalog image, every bundle image and every related image to
      DEST, manifest lists kept whole so every digest stays the same.
 
+Across an air gap, with a folder on a disk carried from one side to the other:
+  - DEST file://DIR (mirror to disk): the catalog image, every bundle and related image go into DIR, an
+    OCI image layout, each under its source reference, with the extracted catalog and olm-mirror.json
+    (what was mirrored). Running it again adds only what is missing (after a kill, or for a newer catalog).
+    --archive-size SIZE also cuts what the run added into tar segments of at most SIZE.
+  - SRC file://DIR (mirror from disk): everything is read from DIR (a layout, or the segments as carried);
+    no source registry is contacted. The manifests directory is the same as a direct run would write.
+
 Target names follow oc adm catalog mirror: DEST's path, then the source's path, flattened to at most
 --max-components components; images pinned by digest get a tag made from a hash of the reference.
 
@@ -45,6 +56,9 @@ Examples:
   olm-mirror catalog mirror --manifests-only quay.io/ns/catalog:v1 mirror.example.com
   # then mirror only some of the images: edit mapping.txt, and
   olm-mirror image mirror -f manifests-catalog-1700000000/mapping.txt --filter-by-os '.*'
+  # air gap: on the connected side, then on the disconnected side
+  olm-mirror catalog mirror registry.redhat.io/redhat/redhat-operator-index:v4.14 file:///media/usb/olm --archive-size 4GiB
+  olm-mirror catalog mirror file:///media/usb/olm mirror.example.com:5000/olm
 `;
 
 function parseMaxComponents(value: string): number {
@@ -75,8 +89,8 @@ export function catalogMirrorCommand(): Command {
   const cmd = new Command('mirror')
     .summary('mirror an operator catalog and every image it references')
     .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
-    .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14')
-    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]');
+    .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14, or file://DIR (mirror from disk)')
+    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)');
   addRegistryFlags(cmd, { maxPerRegistry: 4 })
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
@@ -92,7 +106,10 @@ export function catalogMirrorCommand(): Command {
       + 'folder (e.g. /:/srv/catalog; default: a new temp folder)')
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
-      .argParser(parseBoolean).default(true).preset(true));
+      .argParser(parseBoolean).default(true).preset(true))
+    .addOption(new Option('--archive-size <size>', 'with DEST file://DIR: also cut what the run added into tar segments of at most SIZE '
+      + '(e.g. 4GiB, 700MiB); carry them with archive.json, checksums.sha256 and olm-mirror.json').argParser(archiveSizeArgument))
+    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)');
   addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
@@ -115,8 +132,8 @@ function pathMappingFrom(path: string | undefined): { extractFrom?: string; extr
 export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
   const { extractFrom, extractDir } = pathMappingFrom(flags.path);
   try {
-    parseReference(src);
-    parseMirrorDestination(dest);
+    if (diskLocation(src) === undefined) parseReference(src);
+    if (diskLocation(dest) === undefined) parseMirrorDestination(dest);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -138,6 +155,8 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
       report: flags.report,
+      archiveSize: flags.archiveSize,
+      catalog: flags.catalog,
       onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
@@ -174,5 +193,7 @@ function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void 
       return out(`wrote mirroring manifests to ${e.dir}`);
     case 'copy-later':
       return out(`to upload the images, run: olm-mirror image mirror -f ${e.mappingFile}`);
+    case 'next-step':
+      return out(`to mirror from disk on the other side, run: ${e.command}`);
   }
 }

@@ -4,6 +4,7 @@ import { access } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialStore } from '../auth/credentials.js';
 import { OlmMirrorError } from '../errors.js';
+import { parseArchiveSize } from '../transport/archive/format.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 
 export { ExitCode } from '../errors.js';
@@ -41,6 +42,15 @@ export function regexArgument(value: string): string {
     throw new InvalidArgumentError(`not a valid regular expression: ${(err as Error).message}`);
   }
   return value;
+}
+
+/** Argument parser for archive sizes (`4GiB`, `700MiB`): a bad size is a usage error. */
+export function archiveSizeArgument(value: string): number {
+  try {
+    return parseArchiveSize(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */

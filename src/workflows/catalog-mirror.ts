@@ -15,10 +15,13 @@ import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
 import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
-import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
+import type { MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
+import { diskLocation } from '../transport/resolve.js';
 import type { StoreResolver } from '../transport/store.js';
+import { diskCatalog, recordDiskCatalog } from './disk-record.js';
+import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 import { OlmMirrorError } from '../errors.js';
 
 export interface CatalogMirrorOptions {
@@ -50,6 +53,10 @@ export interface CatalogMirrorOptions {
   maxPerRegistry?: number;
   /** Write the run report (JSON) of the mirror here. */
   report?: string;
+  /** With `file://DIR` as DEST: cut what the run added into tar segments of at most this many bytes. */
+  archiveSize?: number;
+  /** With `file://DIR` as SRC: which of the catalogs mirrored into DIR (its original reference); needed when there are several. */
+  catalog?: string;
   /** Clock for the default manifests directory name. */
   now?: () => Date;
   onEvent?: (event: CatalogMirrorEvent) => void;
@@ -67,7 +74,9 @@ export type CatalogMirrorEvent =
   | { type: 'shared-target'; target: ImageReference; sources: ImageReference[] }
   | { type: 'manifests-written'; dir: string }
   /** Nothing is copied (--manifests-only): this mapping file does it later. */
-  | { type: 'copy-later'; mappingFile: string };
+  | { type: 'copy-later'; mappingFile: string }
+  /** A mirror to disk is done: this command, on the far side, mirrors it into DEST. */
+  | { type: 'next-step'; command: string };
 
 export interface CatalogMirrorStreams {
   stdout: Writable;
@@ -77,7 +86,8 @@ export interface CatalogMirrorStreams {
 export interface CatalogMirrorOutcome {
   catalog: Catalog;
   pulled: PulledCatalogImage;
-  manifestsDir: string;
+  /** Undefined for a mirror to disk (the far side writes it). */
+  manifestsDir?: string;
   /** The mirrored catalog image, as written into catalogSource.yaml. */
   catalogTarget: ImageReference;
   mappings: MappingEntry[];
@@ -145,56 +155,93 @@ export function catalogName(ref: ImageReference): string {
 }
 
 /**
+ * SRC and DEST are registries, or one of them is a folder (`file://DIR`): a mirror to disk stores the
+ * catalog image and everything it references in DIR under their source references (with the extracted
+ * catalog and a record of the run); a mirror from disk reads all of it from DIR, never asking a source
+ * registry, and writes the same manifests directory as a direct run would.
  * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
  * downloads show up in the mirror's output; by default one is made for `out`.
  */
-export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
+export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
   reporter = new ProgressReporter(out)): Promise<CatalogMirrorOutcome> {
-  const parsed = parseReference(opts.source);
-  // An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog.
-  const catalogRef = parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, 'latest') : parsed;
-  const dest = parseMirrorDestination(opts.destination);
-  const maxComponents = opts.maxComponents ?? 2;
-  validateMaxComponents(maxComponents);
-  const name = catalogName(catalogRef);
+  const fromDir = diskLocation(opts.source);
+  const toDir = diskLocation(opts.destination);
+  return withDiskStores(registries, { fromDir, toDir, archiveSize: opts.archiveSize }, async (stores, layout) => {
+    const emit = opts.onEvent ?? (() => undefined);
+    const fromDisk = fromDir === undefined ? undefined : await diskCatalog(fromDir, opts.catalog);
+    const catalogRef = fromDisk?.ref ?? catalogReference(opts.source);
+    const dest = toDir === undefined ? parseMirrorDestination(opts.destination) : undefined;
+    const maxComponents = opts.maxComponents ?? 2;
+    validateMaxComponents(maxComponents);
+    const name = catalogName(catalogRef);
 
-  const emit = opts.onEvent ?? (() => undefined);
-  const pulled = await pullAndReport(stores, catalogRef, opts, emit);
-  // Only images are needed: leave the (large) CSV and bundle manifests unread.
-  const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
-  const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
-  for (const bad of invalid) emit({ type: 'invalid-image', ...bad });
-  for (const shared of sharedTargets(mappings)) emit({ type: 'shared-target', ...shared });
-  const catalogTarget = mappings[0]!.target;
+    // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
+    const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef,
+      { ...opts, extractDir: opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir)) }, emit);
+    // Only images are needed: leave the (large) CSV and bundle manifests unread.
+    const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
+    // A mirror to disk keeps every image under its own name: the target names do not matter there.
+    const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest ?? DISK_TARGET, maxComponents);
+    for (const bad of invalid) emit({ type: 'invalid-image', ...bad });
+    if (dest !== undefined) for (const shared of sharedTargets(mappings)) emit({ type: 'shared-target', ...shared });
+    const catalogTarget = mappings[0]!.target;
+    const catalogDigest = pulled.indexDigest ?? pulled.digest;
 
-  const now = opts.now ?? (() => new Date());
-  const manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
-  const catalogDigest = pulled.indexDigest ?? pulled.digest;
-  await writeManifestsDir(manifestsDir, {
-    name, catalogTarget, catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
-  }, out.stderr);
-  emit({ type: 'manifests-written', dir: manifestsDir });
+    let manifestsDir: string | undefined;
+    if (toDir === undefined) {
+      const now = opts.now ?? (() => new Date());
+      manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
+      await writeManifestsDir(manifestsDir, {
+        name, catalogTarget, catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
+      }, out.stderr);
+      emit({ type: 'manifests-written', dir: manifestsDir });
+    }
 
-  const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
-  if (opts.manifestsOnly) {
-    emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
+    const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
+    if (opts.manifestsOnly) {
+      if (manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
+      return outcome;
+    }
+    // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
+    // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
+    const readCatalog = { ...catalogRef, digest: catalogDigest };
+    const mirrorMappings: Mapping[] = mappings.map((m) => ({
+      source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
+    }));
+    const mirrorOptions = {
+      // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
+      skipMissing: false,
+      dryRun: opts.dryRun ?? false,
+      continueOnError: opts.continueOnError ?? true,
+      maxPerRegistry: opts.maxPerRegistry,
+      report: opts.report,
+      toDir, archiveSize: opts.archiveSize,
+    };
+    outcome.mirror = await mirrorImagesWith(stores, layout, mirrorMappings, mirrorOptions, out, reporter);
+    if (toDir !== undefined && !opts.dryRun) {
+      await recordDiskCatalog(toDir, {
+        catalog: formatReference(catalogRef), digest: catalogDigest, images: mirrorMappings.length, mirroredAt: new Date().toISOString(),
+      });
+      emit({ type: 'next-step', command: `olm-mirror catalog mirror file://${resolve(toDir)} DEST` });
+    }
     return outcome;
-  }
-  // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
-  // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
-  const readCatalog = { ...catalogRef, digest: catalogDigest };
-  const mirrorMappings: Mapping[] = mappings.map((m) => ({
-    source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
-  }));
-  outcome.mirror = await runMirror(stores, mirrorMappings, {
-    // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
-    skipMissing: false,
-    dryRun: opts.dryRun ?? false,
-    continueOnError: opts.continueOnError ?? true,
-    maxPerRegistry: opts.maxPerRegistry,
-    report: opts.report,
-  }, out, reporter);
-  return outcome;
+  });
+}
+
+/** An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog. */
+function catalogReference(source: string): ImageReference {
+  const parsed = parseReference(source);
+  return parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, 'latest') : parsed;
+}
+
+/** Target names need a destination; a mirror to disk names nothing after it, so any valid one serves. */
+const DISK_TARGET: MirrorDestination = parseMirrorDestination('disk.invalid');
+
+/** A new folder for the catalog inside the disk folder (`catalogs/…`), kept with the images it references. */
+async function freshCatalogDir(toDir: string): Promise<string> {
+  const parent = join(resolve(toDir), 'catalogs');
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, 'catalog-'));
 }
 
 /** Pulls and extracts the catalog, reporting what oc reports (users and scripts look for the database path, to query it). */

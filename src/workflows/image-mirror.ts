@@ -8,7 +8,8 @@ import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
 import { runMirror, type MirrorRunOptions, type MirrorRunOutcome } from '../mirror/run.js';
 import { exportArchive, type ArchiveExportSummary } from '../transport/archive/export.js';
 import { MirrorStores, openDiskDestination, openDiskSource } from '../transport/resolve.js';
-import type { ImageStore, StoreResolver } from '../transport/store.js';
+import type { OciLayoutStore } from '../transport/oci-layout/store.js';
+import type { StoreResolver } from '../transport/store.js';
 
 export interface DiskOptions {
   /** Mirror into this folder (an OCI layout, created when missing) instead of the destinations. */
@@ -26,23 +27,27 @@ export interface ImageMirrorOutcome extends MirrorRunOutcome {
 
 export async function mirrorImages(registries: StoreResolver, mappings: readonly Mapping[], opts: MirrorRunOptions & DiskOptions,
   streams: ProgressStreams, reporter = new ProgressReporter(streams)): Promise<ImageMirrorOutcome> {
-  return withDiskStores(registries, opts, async (stores, layout) => {
-    const work = opts.toDir === undefined ? [...mappings] : storedUnderSource(mappings);
-    // Segments are a second copy of what the run adds to the layout.
-    const diskSpace = opts.toDir === undefined ? undefined : { dir: opts.toDir, factor: opts.archiveSize === undefined ? 1 : 2 };
-    const outcome: ImageMirrorOutcome = await runMirror(stores, work, { ...opts, diskSpace }, streams, reporter);
-    if (layout !== undefined && opts.archiveSize !== undefined && outcome.result !== undefined) {
-      await layout.commit();
-      outcome.archive = await exportArchive(layout, opts.toDir!, { segmentSize: opts.archiveSize });
-      describeArchive(outcome.archive, opts.toDir!, streams.stderr);
-    }
-    return outcome;
-  });
+  return withDiskStores(registries, opts, (stores, layout) => mirrorImagesWith(stores, layout, mappings, opts, streams, reporter));
+}
+
+/** The mirror itself, with the stores already open (`layout`: the folder of opts.toDir). */
+export async function mirrorImagesWith(stores: StoreResolver, layout: OciLayoutStore | undefined, mappings: readonly Mapping[],
+  opts: MirrorRunOptions & DiskOptions, streams: ProgressStreams, reporter: ProgressReporter): Promise<ImageMirrorOutcome> {
+  const work = opts.toDir === undefined ? [...mappings] : storedUnderSource(mappings);
+  // Segments are a second copy of what the run adds to the layout.
+  const diskSpace = opts.toDir === undefined ? undefined : { dir: opts.toDir, factor: opts.archiveSize === undefined ? 1 : 2 };
+  const outcome: ImageMirrorOutcome = await runMirror(stores, work, { ...opts, diskSpace }, streams, reporter);
+  if (layout !== undefined && opts.archiveSize !== undefined && outcome.result !== undefined) {
+    await layout.commit();
+    outcome.archive = await exportArchive(layout, opts.toDir!, { segmentSize: opts.archiveSize });
+    describeArchive(outcome.archive, opts.toDir!, streams.stderr);
+  }
+  return outcome;
 }
 
 /** Opens the folders the options name, runs `work` with stores that use them, and closes them whatever happens. */
 export async function withDiskStores<T>(registries: StoreResolver, opts: DiskOptions,
-  work: (stores: StoreResolver, layout: Awaited<ReturnType<typeof openDiskDestination>> | undefined, source: ImageStore | undefined) => Promise<T>): Promise<T> {
+  work: (stores: StoreResolver, layout: OciLayoutStore | undefined) => Promise<T>): Promise<T> {
   if (opts.toDir !== undefined && opts.fromDir !== undefined) {
     throw new OlmMirrorError('usage', 'give either a folder to mirror to or one to mirror from, not both');
   }
@@ -53,7 +58,7 @@ export async function withDiskStores<T>(registries: StoreResolver, opts: DiskOpt
   const layout = opts.toDir === undefined ? undefined : await openDiskDestination(opts.toDir);
   const stores = new MirrorStores(registries, { source, destination: layout });
   try {
-    return await work(stores, layout, source);
+    return await work(stores, layout);
   } finally {
     await stores.close();
   }
