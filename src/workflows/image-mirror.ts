@@ -70,5 +70,5 @@ function describeArchive(summary: ArchiveExportSummary, dir: string, out: Writab
     return;
   }
   out.write(`info: archive ${dir}: wrote ${summary.segments.join(', ')} (${summary.blobs} blobs; ${summary.skippedBlobs} already in earlier segments); `
-    + 'carry these segments with archive.json and checksums.sha256\n');
+    + 'carry the new segments with archive.json, checksums.sha256 and, for a catalog, olm-mirror.json\n');
 }
