@@ -5,6 +5,7 @@ import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
 import { formatReference, parseReference } from '../reference/reference.js';
+import { loadSignatureKey } from '../mirror/signatures.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
@@ -21,6 +22,8 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   dryRun: boolean;
   continueOnError: boolean;
   report?: string;
+  removeSignatures?: boolean;
+  verifySignatures?: string;
 }
 
 const HELP = `
@@ -91,7 +94,9 @@ export function catalogMirrorCommand(): Command {
       + 'folder (e.g. /:/srv/catalog; default: a new temp folder)')
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
-      .argParser(parseBoolean).default(true).preset(true));
+      .argParser(parseBoolean).default(true).preset(true))
+    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
+    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
   addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
@@ -119,6 +124,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const verifySignatures = flags.verifySignatures === undefined ? undefined : await loadSignatureKey(flags.verifySignatures);
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
@@ -137,6 +143,8 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
       report: flags.report,
+      removeSignatures: flags.removeSignatures,
+      verifySignatures,
       onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;

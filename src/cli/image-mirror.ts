@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
 import { runMirror } from '../mirror/run.js';
+import { loadSignatureKey } from '../mirror/signatures.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { addRegistryFlags, addReportFlag, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
@@ -17,6 +18,8 @@ export interface ImageMirrorFlags extends RegistryFlags {
   skipMount?: boolean;
   force?: boolean;
   report?: string;
+  removeSignatures?: boolean;
+  verifySignatures?: string;
 }
 
 const EXAMPLES = `
@@ -60,7 +63,9 @@ export function imageMirrorCommand(): Command {
     .option('--skip-missing', 'a source image that does not exist is a warning instead of a failure')
     .option('--continue-on-error', 'keep mirroring the other images after one failed (exit status is still 1)')
     .option('--skip-mount', 'upload blobs instead of mounting them from another repository of the same registry')
-    .option('--force', 'write blobs and manifests even when the destination already has them');
+    .option('--force', 'write blobs and manifests even when the destination already has them')
+    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
+    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
   addReportFlag(cmd)
     .addHelpText('after', EXAMPLES)
     .action(async (args: string[], flags: ImageMirrorFlags) => {
@@ -75,6 +80,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
   const filterByOs = compileFilter(flags.filterByOs);
   const mappings = await readMappings(args, flags.filename ?? []);
   if (mappings.length === 0) throw new UsageError('nothing to mirror: give SRC DST [DST...], SRC=DST pairs, or -f FILE');
+  const verifySignatures = flags.verifySignatures === undefined ? undefined : await loadSignatureKey(flags.verifySignatures);
 
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
@@ -82,7 +88,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
     const { failures } = await runMirror(new RegistryStores(client), mappings, {
       filterByOs, keepManifestList: flags.keepManifestList, force: flags.force, skipMissing: flags.skipMissing,
       skipMount: flags.skipMount, maxPerRegistry: flags.maxPerRegistry, dryRun: flags.dryRun, continueOnError: flags.continueOnError,
-      report: flags.report,
+      report: flags.report, attachments: !flags.removeSignatures, verifySignatures,
     }, streams, reporter);
     return failures > 0 ? ExitCode.Failed : ExitCode.Ok;
   } finally {
