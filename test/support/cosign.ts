@@ -78,10 +78,10 @@ export async function pushCosignArtifact(reg: TestRegistry, repository: string, 
 /**
  * An OCI 1.1 artifact whose `subject` is the manifest `subject`, pushed by digest, and the referrers
  * tag schema's index `sha256-<subject hex>` listing it (what a client does at a registry without the
- * referrers API). Returns the artifact (its `tag` is the fallback index's) and the index digest.
+ * referrers API) unless `fallbackTag` is false. Returns the artifact (its `tag` is the fallback index's) and the index digest.
  */
 export async function pushReferrer(reg: TestRegistry, repository: string, subject: { digest: string; mediaType: string; size: number },
-  artifactType: string, content: string): Promise<PushedArtifact & { indexDigest: string }> {
+  artifactType: string, content: string, opts: { fallbackTag?: boolean } = {}): Promise<PushedArtifact & { indexDigest?: string }> {
   const blob = Buffer.from(content);
   const blobDigest = await rawPutBlob(reg, repository, blob);
   const empty = Buffer.from('{}');
@@ -93,11 +93,12 @@ export async function pushReferrer(reg: TestRegistry, repository: string, subjec
     subject,
   }));
   const digest = await rawPutManifest(reg, repository, sha256(bytes), OCI_MANIFEST, bytes);
+  const tag = tagFor(subject.digest);
+  if (opts.fallbackTag === false) return { tag, digest, bytes, blobDigests: [emptyDigest, blobDigest] };
   const index = Buffer.from(JSON.stringify({
     schemaVersion: 2, mediaType: OCI_INDEX,
     manifests: [{ mediaType: OCI_MANIFEST, digest, size: bytes.length, artifactType }],
   }));
-  const tag = tagFor(subject.digest);
   const indexDigest = await rawPutManifest(reg, repository, tag, OCI_INDEX, index);
   return { tag, digest, bytes, blobDigests: [emptyDigest, blobDigest], indexDigest };
 }
