@@ -11,7 +11,7 @@ import { parseDigest, sha256Digest } from '../manifest/digest.js';
 import { parseManifest } from '../manifest/manifest.js';
 import { MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
-import type { StoreResolver } from '../transport/store.js';
+import type { ReferrerDescriptor, StoreResolver } from '../transport/store.js';
 import { KeyedLimiter, Once } from './limit.js';
 import type { Mapping } from './mapping.js';
 import { verifyImageSignature } from './signatures.js';
@@ -52,8 +52,8 @@ export function mirroredDigests(root: { digest: string; mediaType: string; bytes
 /** Finds attached artifacts with one tag listing per source repository; each destination tag is planned once per run. */
 export class AttachmentFinder {
   private readonly tags = new Once<ReadonlySet<string>>();
-  /** Stores that answered that they have no referrers API: not asked again. */
-  private readonly withoutReferrersApi = new Set<string>();
+  /** Per store, whether its first referrers answer said it has the API: a store without it is asked once. */
+  private readonly referrersApi = new Map<string, Promise<boolean>>();
   private readonly claimed = new Set<string>();
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
@@ -102,13 +102,22 @@ export class AttachmentFinder {
 
   /** The referrers tag schema's index of `digest`'s referrers, from the referrers API; undefined without the API or referrers. */
   private async fallbackIndex(source: ImageReference, digest: string): Promise<Attachment['built']> {
-    const store = this.stores.source(source);
-    if (store.referrers === undefined || this.withoutReferrersApi.has(store.id)) return undefined;
-    const referrers = await this.limiter.run(store.id, () => store.referrers!(withDigest(source, digest)));
-    if (referrers === undefined) this.withoutReferrersApi.add(store.id);
+    const referrers = await this.referrers(source, digest);
     if (referrers === undefined || referrers.length === 0) return undefined;
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: referrers }));
     return { digest: sha256Digest(bytes), mediaType: MediaTypes.ociIndex, bytes };
+  }
+
+  /** The referrers API's answer; the first answer of a store says whether it has the API, and only then are the others asked. */
+  private async referrers(source: ImageReference, digest: string): Promise<readonly ReferrerDescriptor[] | undefined> {
+    const store = this.stores.source(source);
+    if (store.referrers === undefined) return undefined;
+    const ask = () => this.limiter.run(store.id, () => store.referrers!(withDigest(source, digest)));
+    const hasApi = this.referrersApi.get(store.id);
+    if (hasApi !== undefined) return await hasApi ? ask() : undefined;
+    const answer = ask();
+    this.referrersApi.set(store.id, answer.then((r) => r !== undefined, () => true));
+    return answer;
   }
 
   private attachment(mapping: Mapping, digest: string, kind: AttachmentKind, tag: string, built?: Attachment['built']): Attachment {

@@ -105,7 +105,7 @@ export interface PlannedImage extends Partial<AttachmentMark> {
   readonly action: ImageAction;
 }
 
-export interface SkippedImage {
+export interface SkippedImage extends Partial<AttachmentMark> {
   readonly mapping: Mapping;
   readonly reason: string;
 }
@@ -166,7 +166,7 @@ export async function planMirror(stores: StoreResolver, mappings: readonly Mappi
       const tree = await sources.tree(mapping.source);
       const selected = opts.filterByOs ? selectPlatforms(tree, opts.filterByOs, opts.keepManifestList ?? false) : { root: tree };
       if ('none' in selected) {
-        skipped.push({ mapping, reason: selected.none });
+        skipped.push({ mapping, reason: selected.none, ...mark });
         return undefined;
       }
       const root = targets.manifest(mapping.destination, selected.root, mapping.source);
@@ -176,7 +176,7 @@ export async function planMirror(stores: StoreResolver, mappings: readonly Mappi
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       if (isNotFound(error) && opts.skipMissing) {
-        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist` });
+        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist`, ...mark });
       } else {
         failed.push({ mapping, error, ...mark });
       }

@@ -109,10 +109,10 @@ export function buildRunReport(mappings: readonly Mapping[], plan: Plan, result:
   };
 }
 
-/** The attached artifacts of the plan (planned or failed while planning), by their mapping. */
+/** The attached artifacts of the plan (planned, skipped or failed while planning), by their mapping. */
 function attachmentMarks(plan: Plan): Map<Mapping, AttachmentMark> {
   const marks = new Map<Mapping, AttachmentMark>();
-  for (const i of [...plan.images, ...plan.failed]) {
+  for (const i of [...plan.images, ...plan.skipped, ...plan.failed]) {
     if (i.attachedTo !== undefined && i.attachment !== undefined) marks.set(i.mapping, { attachedTo: i.attachedTo, attachment: i.attachment });
   }
   return marks;

@@ -1,6 +1,7 @@
 // The OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`): the manifests whose `subject` is a
 // given manifest. A registry without the API (distribution 2.8 is one) answers 404; that is reported
-// as undefined, so callers fall back to the referrers tag schema.
+// as undefined, so callers fall back to the referrers tag schema. So are 405 and 400: the spec gives 400
+// only for an invalid digest, which olm-mirror never sends, and registries that lack the route answer these.
 import { parseDigest } from '../manifest/digest.js';
 import { MediaTypes } from '../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../reference/reference.js';
@@ -21,7 +22,7 @@ export async function listReferrers(session: Session, ref: ImageReference): Prom
   for (;;) {
     const spec: CallSpec = {
       registry: ref.registry, repository: ref.repository, scopes: [repositoryScope(ref.repository, 'pull')], method: 'GET', target,
-      headers: { accept: MediaTypes.ociIndex }, expect: [200, 404, 405], action: 'listing referrers of', subject: formatReference(ref),
+      headers: { accept: MediaTypes.ociIndex }, expect: [200, 400, 404, 405], action: 'listing referrers of', subject: formatReference(ref),
     };
     const page = await session.request(spec, async (res) => {
       if (res.status !== 200) {
