@@ -40,7 +40,7 @@ export async function loadSignatureKey(path: string): Promise<KeyObject> {
     throw new OlmMirrorError('usage', `--verify-signatures ${path}: not a PEM public key (${(err as Error).message})`);
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    const what = key.asymmetricKeyType === 'ec' ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve}` : `a ${key.asymmetricKeyType} key`;
+    const what = key.asymmetricKeyType === 'ec' ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve}` : `a key of type ${key.asymmetricKeyType}`;
     throw new OlmMirrorError('usage', `--verify-signatures ${path}: ${what}; cosign keys are ECDSA P-256`);
   }
   return key;

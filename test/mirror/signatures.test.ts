@@ -2,11 +2,13 @@
 // referrers tag schema), --remove-signatures leaves them out, --verify-signatures mirrors only images
 // whose cosign signature the key verifies. Real registries; signatures made the way cosign makes them.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunReport } from '../../src/mirror/report.js';
+import { loadSignatureKey } from '../../src/mirror/signatures.js';
 import { runCli } from '../support/cli.js';
 import { generateCosignKey, pushCosignArtifact, pushCosignSignature, pushReferrer, simpleSigningPayload, tagFor } from '../support/cosign.js';
 import { registryTestHooks } from '../support/registry.js';
@@ -82,7 +84,7 @@ test('--verify-signatures mirrors a signed image, and refuses a tampered signatu
   await pushCosignSignature(source(), 'verify/tampered', tampered.digest, key.privateKey, { payload: otherPayload });
   const flipped = await seedImage(source(), 'verify/flipped', 'v1', { seed: 'verify-flipped' });
   const payload = simpleSigningPayload(`${source().host}/verify/flipped`, flipped.digest);
-  const good = (await import('node:crypto')).sign('sha256', payload, key.privateKey);
+  const good = sign('sha256', payload, key.privateKey);
   good[good.length - 1] ^= 0x01;
   await pushCosignSignature(source(), 'verify/flipped', flipped.digest, key.privateKey, { payload, signature: good });
   const foreign = await seedImage(source(), 'verify/foreign', 'v1', { seed: 'verify-foreign' });
@@ -129,4 +131,17 @@ test('an OCI referrer arrives and is found through the referrers tag schema\'s f
   assert.equal(sha256(artifact.bytes), referrer.digest);
   assert.equal((JSON.parse(artifact.bytes.toString('utf8')) as { subject: { digest: string } }).subject.digest, image.digest);
   for (const blob of referrer.blobDigests) assert.ok(await blobExists(target(), 'referred/app', blob), blob);
+});
+
+test('--verify-signatures takes only ECDSA P-256 public keys, as cosign makes them', async () => {
+  const write = (name: string, pem: string) => {
+    writeFileSync(join(dir, name), pem);
+    return join(dir, name);
+  };
+  const rsa = write('rsa.pub', generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  const p384 = write('p384.pub', generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  await assert.rejects(loadSignatureKey(rsa), { kind: 'usage', message: `--verify-signatures ${rsa}: a key of type rsa; cosign keys are ECDSA P-256` });
+  await assert.rejects(loadSignatureKey(p384), { kind: 'usage', message: `--verify-signatures ${p384}: an EC key on secp384r1; cosign keys are ECDSA P-256` });
+  await assert.rejects(loadSignatureKey(join(dir, 'missing.pub')), { kind: 'usage', message: `--verify-signatures ${join(dir, 'missing.pub')}: cannot read it (ENOENT)` });
+  assert.equal((await loadSignatureKey(publicKeyFile)).asymmetricKeyDetails?.namedCurve, 'prime256v1');
 });
