@@ -32,8 +32,9 @@ What it does:
      its catalog: a file-based catalog (/configs), a bundle-format index (/database/index.db) or a
      Package Manifest Format database (/bundles.db). The database is kept, so you can query it:
        sqlite3 -line <dir>/bundles.db "select * from related_image where operatorbundle_name like 'etcdoperator.v0.9%';"
-  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and
-     imageDigestMirrorSet.yaml (sorted, the same output for the same catalog);
+  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml,
+     imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, clusterCatalog.yaml (OLM v1) and registries.conf
+     (CRI-O and podman nodes), sorted: the same output for the same catalog;
   3. unless --manifests-only, mirrors the catalog image, every bundle image and every related image to
      DEST, manifest lists kept whole so every digest stays the same.
 

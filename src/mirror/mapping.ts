@@ -64,6 +64,23 @@ export function mappingsFromArgs(args: readonly string[]): Mapping[] {
 }
 
 /**
+ * The mappings of a mirror to disk: every source once, stored under its own reference (its tag, or
+ * by digest only when it has none), so the far side finds each image by the name it had.
+ */
+export function storedUnderSource(mappings: readonly Mapping[]): Mapping[] {
+  const seen = new Set<string>();
+  const out: Mapping[] = [];
+  for (const m of mappings) {
+    const key = formatReference(m.source);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const { digest: _digest, ...name } = m.source;
+    out.push({ source: m.source, destination: name, origin: m.origin });
+  }
+  return out;
+}
+
+/**
  * Joins mappings from several places: drops exact repeats and refuses two different sources
  * for the same destination tag (the later one would silently overwrite the earlier one).
  */

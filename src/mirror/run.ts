@@ -1,6 +1,7 @@
 // One mirror run as both `image mirror` and `catalog mirror` do it: plan, warn, then either show
 // the plan (dry run) or execute it with progress and a closing summary.
 import type { StoreResolver } from '../transport/store.js';
+import { ensureDiskSpace } from './disk-space.js';
 import { executePlan, type MirrorResult } from './execute.js';
 import type { Mapping } from './mapping.js';
 import { describePlan, planMirror, type Plan, type PlanOptions } from './plan.js';
@@ -11,6 +12,8 @@ export interface MirrorRunOptions extends PlanOptions {
   dryRun?: boolean;
   /** Write the run report (JSON) here, and the failed images' mapping file beside it. */
   report?: string;
+  /** A mirror to disk: the filesystem of `dir` must hold `factor` times the bytes to write, checked before writing. */
+  diskSpace?: { dir: string; factor: number };
   /** Mirror the images that can be mirrored even when others failed (while planning or copying). */
   continueOnError?: boolean;
 }
@@ -50,6 +53,7 @@ async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[
     return { plan, failures: plan.failed.length };
   }
   for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
+  if (opts.diskSpace) await ensureDiskSpace(opts.diskSpace.dir, plan.totals.bytesToUpload * opts.diskSpace.factor);
   if (plan.failed.length > 0 && !opts.continueOnError) {
     streams.stderr.write(summaryText(plan));
     return { plan, failures: plan.failed.length };

@@ -28,7 +28,11 @@ export interface ReferrerDescriptor {
 }
 
 export interface LookupOptions {
-  /** The repository is about to be written (a mirror destination): registries then hand out a push token right away. */
+  /**
+   * The repository is about to be written (a mirror destination): a registry then hands out a push token right
+   * away, so the check and the writes share one token, and registries that hide repositories from pull-only
+   * tokens (401/403 instead of 404 for one not created yet) answer the check.
+   */
   forPush?: boolean;
 }
 

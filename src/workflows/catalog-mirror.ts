@@ -11,12 +11,9 @@ import { isInImagePathWithin, normalizeInImagePath } from '../catalog/image/extr
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
-import { catalogSourceYaml } from '../cluster/catalog-source.js';
-import { imageContentSourcePolicies } from '../cluster/icsp.js';
-import { imageDigestMirrorSets } from '../cluster/idms.js';
-import { formatMappingFile, type MappingEntry } from '../cluster/mapping.js';
-import type { MirrorScope } from '../cluster/mirror-sets.js';
-import { resourceNameFrom } from '../cluster/names.js';
+import type { MappingEntry } from '../cluster/mapping.js';
+import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
+import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
@@ -177,8 +174,9 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
 
   const now = opts.now ?? (() => new Date());
   const manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
+  const catalogDigest = pulled.indexDigest ?? pulled.digest;
   await writeManifestsDir(manifestsDir, {
-    name, catalogTarget, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
+    name, catalogTarget, catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
   }, out.stderr);
   emit({ type: 'manifests-written', dir: manifestsDir });
 
@@ -189,7 +187,7 @@ export async function mirrorCatalog(stores: StoreResolver, opts: CatalogMirrorOp
   }
   // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
   // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
-  const readCatalog = { ...catalogRef, digest: pulled.indexDigest ?? pulled.digest };
+  const readCatalog = { ...catalogRef, digest: catalogDigest };
   const mirrorMappings: Mapping[] = mappings.map((m) => ({
     source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
   }));
@@ -231,32 +229,16 @@ async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, 
   return pulled;
 }
 
-interface ManifestsContent {
-  name: string;
-  catalogTarget: ImageReference;
-  mappings: MappingEntry[];
-  scope: MirrorScope;
-  maxSize: number;
-}
-
-/** mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and imageDigestMirrorSet.yaml; each file written whole or not at all. */
+/** Every file of RESOURCE_WRITERS that has content; each file written whole or not at all. */
 export async function writeManifestsDir(dir: string, content: ManifestsContent, warnings: Writable): Promise<void> {
-  const resourceName = resourceNameFrom(content.name);
-  const mirrorSetOptions = { catalogName: content.name, mappings: content.mappings, scope: content.scope, maxSize: content.maxSize };
-  const icsp = imageContentSourcePolicies(mirrorSetOptions);
-  const idms = imageDigestMirrorSets(mirrorSetOptions);
-  for (const source of icsp.skipped) {
+  // Every file is made before any is written: a writer that fails leaves no half-written directory.
+  const files = RESOURCE_WRITERS.map((writer) => ({ file: writer.file, text: writer.produce(content) }));
+  for (const source of tagOnlySources(content.mappings)) {
     warnings.write(`no digest mapping available for ${formatReference(source)}, skip writing to ImageContentSourcePolicy\n`);
   }
-  const files: [string, string][] = [
-    ['mapping.txt', formatMappingFile(content.mappings)],
-    ['catalogSource.yaml', catalogSourceYaml({ name: resourceName, image: content.catalogTarget })],
-    ['imageContentSourcePolicy.yaml', icsp.yaml],
-    ['imageDigestMirrorSet.yaml', idms.yaml],
-  ];
   await mkdir(dir, { recursive: true });
-  for (const [file, text] of files) {
-    if (text === '') continue;
+  for (const { file, text } of files) {
+    if (text === undefined) continue;
     const target = join(dir, file);
     await writeFile(`${target}.tmp`, text);
     await rename(`${target}.tmp`, target);
