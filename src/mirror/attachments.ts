@@ -77,12 +77,12 @@ export class AttachmentFinder {
   async verify(source: ImageReference, digest: string, key: KeyObject): Promise<void> {
     const store = this.stores.source(source);
     const tag = attachmentTag(digest, '.sig');
-    const signature = (await this.sourceTags(source)).has(tag)
-      ? { tag, bytes: (await this.limiter.run(store.id, () => store.getManifest(withTag(source, tag)))).bytes }
+    const bytes = (await this.sourceTags(source)).has(tag)
+      ? (await this.limiter.run(store.id, () => store.getManifest(withTag(source, tag)))).bytes
       : undefined;
     const readPayload = (payloadDigest: string, size: number) =>
       this.limiter.run(store.id, async () => readAll(await store.getBlob(source, payloadDigest, { size })));
-    await verifyImageSignature(formatReference(source), digest, signature, readPayload, key);
+    await verifyImageSignature(formatReference(source), digest, { tag, bytes }, readPayload, key);
   }
 
   /** The source repository's tags, listed once; none when the store cannot list them. */

@@ -50,15 +50,16 @@ export async function loadSignatureKey(path: string): Promise<KeyObject> {
 export type PayloadReader = (digest: string, size: number) => Promise<Buffer>;
 
 /**
- * Throws SignatureVerificationError unless one layer of the `.sig` manifest (`signatureManifest`,
- * undefined when the image has none) is a payload for `imageDigest` that `key` signed.
+ * Throws SignatureVerificationError unless one layer of the `.sig` manifest (`signature.bytes`,
+ * undefined when the repository has no such tag) is a payload for `imageDigest` that `key` signed.
  */
-export async function verifyImageSignature(image: string, imageDigest: string, signatureManifest: { tag: string; bytes: Buffer } | undefined,
+export async function verifyImageSignature(image: string, imageDigest: string, signature: { tag: string; bytes?: Buffer },
   readPayload: PayloadReader, key: KeyObject): Promise<void> {
-  if (signatureManifest === undefined) {
-    throw new SignatureVerificationError(`${image} (${imageDigest}) is not signed: its repository has no cosign signature tag; not mirrored (--verify-signatures)`);
+  if (signature.bytes === undefined) {
+    throw new SignatureVerificationError(`${image} (${imageDigest}) is not signed: its repository has no cosign signature tag ${signature.tag}; ` +
+      'not mirrored (--verify-signatures)');
   }
-  const parsed = parseManifest(signatureManifest.bytes, undefined, `the signature ${signatureManifest.tag}`);
+  const parsed = parseManifest(signature.bytes, undefined, `the signature ${signature.tag}`);
   const layers = parsed.kind === 'image' ? parsed.layers.filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE) : [];
   const problems: string[] = [];
   for (const layer of layers) {
@@ -78,7 +79,7 @@ export async function verifyImageSignature(image: string, imageDigest: string, s
   }
   if (layers.length === 0) problems.push(`it has no ${SIMPLE_SIGNING_MEDIA_TYPE} layer`);
   throw new SignatureVerificationError(`${image} (${imageDigest}) has no valid signature by the --verify-signatures key in ` +
-    `${signatureManifest.tag}: ${problems.join('; ')}; not mirrored`);
+    `${signature.tag}: ${problems.join('; ')}; not mirrored`);
 }
 
 /** Why this payload and signature do not vouch for `imageDigest`; undefined when they do. */
