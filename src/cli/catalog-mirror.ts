@@ -5,6 +5,7 @@ import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
 import { formatReference, parseReference } from '../reference/reference.js';
+import { loadSignatureKey } from '../mirror/signatures.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { diskLocation } from '../transport/resolve.js';
@@ -24,6 +25,8 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   report?: string;
   archiveSize?: number;
   catalog?: string;
+  removeSignatures?: boolean;
+  verifySignatures?: string;
 }
 
 const HELP = `
@@ -109,7 +112,9 @@ export function catalogMirrorCommand(): Command {
       .argParser(parseBoolean).default(true).preset(true))
     .addOption(new Option('--archive-size <size>', 'with DEST file://DIR: also cut what the run added into tar segments of at most SIZE '
       + '(e.g. 4GiB, 700MiB); carry them with archive.json, checksums.sha256 and olm-mirror.json').argParser(archiveSizeArgument))
-    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)');
+    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)')
+    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
+    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
   addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
@@ -137,6 +142,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const verifySignatures = flags.verifySignatures === undefined ? undefined : await loadSignatureKey(flags.verifySignatures);
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
@@ -157,6 +163,8 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       report: flags.report,
       archiveSize: flags.archiveSize,
       catalog: flags.catalog,
+      removeSignatures: flags.removeSignatures,
+      verifySignatures,
       onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;

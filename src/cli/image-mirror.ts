@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
+import { loadSignatureKey } from '../mirror/signatures.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { mirrorImages } from '../workflows/image-mirror.js';
@@ -20,6 +21,8 @@ export interface ImageMirrorFlags extends RegistryFlags {
   toDir?: string;
   fromDir?: string;
   archiveSize?: number;
+  removeSignatures?: boolean;
+  verifySignatures?: string;
 }
 
 const EXAMPLES = `
@@ -71,7 +74,9 @@ export function imageMirrorCommand(): Command {
     .option('--to-dir <dir>', 'mirror to disk: keep every source in this OCI layout, under its source reference (the destinations are ignored)')
     .option('--from-dir <dir>', 'mirror from disk: read every source from this OCI layout or archive instead of its registry')
     .addOption(new Option('--archive-size <size>', 'with --to-dir: also cut what the run added into tar segments of at most SIZE '
-      + '(e.g. 4GiB, 700MiB) to carry across; the far side reads them with --from-dir').argParser(archiveSizeArgument));
+      + '(e.g. 4GiB, 700MiB) to carry across; the far side reads them with --from-dir').argParser(archiveSizeArgument))
+    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
+    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
   addReportFlag(cmd)
     .addHelpText('after', EXAMPLES)
     .action(async (args: string[], flags: ImageMirrorFlags) => {
@@ -86,6 +91,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
   const filterByOs = compileFilter(flags.filterByOs);
   const mappings = await readMappings(args, flags.filename ?? []);
   if (mappings.length === 0) throw new UsageError('nothing to mirror: give SRC DST [DST...], SRC=DST pairs, or -f FILE');
+  const verifySignatures = flags.verifySignatures === undefined ? undefined : await loadSignatureKey(flags.verifySignatures);
 
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
@@ -94,6 +100,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
       filterByOs, keepManifestList: flags.keepManifestList, force: flags.force, skipMissing: flags.skipMissing,
       skipMount: flags.skipMount, maxPerRegistry: flags.maxPerRegistry, dryRun: flags.dryRun, continueOnError: flags.continueOnError,
       report: flags.report, toDir: flags.toDir, fromDir: flags.fromDir, archiveSize: flags.archiveSize,
+      attachments: !flags.removeSignatures, verifySignatures,
     }, streams, reporter);
     return failures > 0 ? ExitCode.Failed : ExitCode.Ok;
   } finally {

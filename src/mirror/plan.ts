@@ -1,11 +1,13 @@
 // The mirror planner: reads every source image tree, applies the platform filter, asks the targets
 // what they already hold and decides, per target repository, which blobs to upload, mount or skip
 // and which manifests and tags to write. Planning only reads; nothing is written to any registry.
+import type { KeyObject } from 'node:crypto';
 import { sha256Digest } from '../manifest/digest.js';
 import { parseManifest, platformString, type Descriptor, type ParsedManifest } from '../manifest/manifest.js';
 import { isIndexMediaType, MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
 import { isNotFound } from '../errors.js';
+import { AttachmentFinder, mirroredDigests, type Attachment, type AttachmentMark } from './attachments.js';
 import { canMount, type ImageStore, type StoreResolver } from '../transport/store.js';
 import { count, formatBytes } from './format.js';
 import { KeyedLimiter, Once } from './limit.js';
@@ -27,6 +29,10 @@ export interface PlanOptions {
   skipMount?: boolean;
   /** Parallel requests per registry while planning (default 6). */
   maxPerRegistry?: number;
+  /** Mirror each manifest's signatures, attestations, SBOMs and referrers with it (default true; oc-mirror's --remove-signatures turns it off). */
+  attachments?: boolean;
+  /** Mirror only images with a cosign signature this public key verifies; the others fail. */
+  verifySignatures?: KeyObject;
 }
 
 /** A manifest read from the source, with what it references. Immutable, shared between mappings. */
@@ -89,7 +95,7 @@ export interface DigestChange {
   readonly reason: string;
 }
 
-export interface PlannedImage {
+export interface PlannedImage extends Partial<AttachmentMark> {
   readonly mapping: Mapping;
   /** What the source resolved to. */
   readonly sourceDigest: string;
@@ -99,12 +105,12 @@ export interface PlannedImage {
   readonly action: ImageAction;
 }
 
-export interface SkippedImage {
+export interface SkippedImage extends Partial<AttachmentMark> {
   readonly mapping: Mapping;
   readonly reason: string;
 }
 
-export interface FailedImage {
+export interface FailedImage extends Partial<AttachmentMark> {
   readonly mapping: Mapping;
   readonly error: Error;
 }
@@ -142,8 +148,9 @@ export async function planMirror(stores: StoreResolver, mappings: readonly Mappi
   const targets = new TargetState(stores, limiter, opts.force ?? false);
   const skipped: SkippedImage[] = [];
   const failed: FailedImage[] = [];
+  const finder = new AttachmentFinder(stores, limiter);
 
-  const outcomes = await Promise.all(mappings.map(async (mapping) => {
+  const planImage = async (mapping: Mapping, mark: AttachmentMark | Record<never, never> = {}): Promise<PlannedImage | undefined> => {
     try {
       // Ask the destination while the source answers (latency adds up per image over real networks);
       // a source error still comes first, so --skip-missing sees it.
@@ -153,30 +160,53 @@ export async function planMirror(stores: StoreResolver, mappings: readonly Mappi
       // Re-runs: the destination tag already holds the source image, so its tree need not be read.
       if (!opts.filterByOs && await atTag === top.digest) {
         const root = targets.presentManifest(mapping.destination, top, mapping.source);
-        const image: PlannedImage = { mapping, sourceDigest: top.digest, root, action: 'present' };
+        const image: PlannedImage = { mapping, sourceDigest: top.digest, root, action: 'present', ...mark };
         return image;
       }
       const tree = await sources.tree(mapping.source);
       const selected = opts.filterByOs ? selectPlatforms(tree, opts.filterByOs, opts.keepManifestList ?? false) : { root: tree };
       if ('none' in selected) {
-        skipped.push({ mapping, reason: selected.none });
+        skipped.push({ mapping, reason: selected.none, ...mark });
         return undefined;
       }
       const root = targets.manifest(mapping.destination, selected.root, mapping.source);
       const action = await targets.imageAction(mapping.destination, root);
-      const image: PlannedImage = { mapping, sourceDigest: tree.digest, root, action, digestChange: selected.change };
+      const image: PlannedImage = { mapping, sourceDigest: tree.digest, root, action, digestChange: selected.change, ...mark };
       return image;
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       if (isNotFound(error) && opts.skipMissing) {
-        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist` });
+        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist`, ...mark });
       } else {
-        failed.push({ mapping, error });
+        failed.push({ mapping, error, ...mark });
       }
       return undefined;
     }
+  };
+
+  /** The image and its attached artifacts; when these cannot be listed, or its signature does not verify, the image fails. */
+  const withAttachments = async (image: PlannedImage): Promise<PlannedImage[]> => {
+    if (opts.attachments === false && opts.verifySignatures === undefined) return [image];
+    try {
+      const found = await finder.find(image.mapping, mirroredDigests(image.root));
+      if (opts.verifySignatures) await finder.verify(image.mapping.source, image.sourceDigest, opts.verifySignatures);
+      if (opts.attachments === false) return [image];
+      const attached = await Promise.all(found.map((a: Attachment) => {
+        if (a.built) sources.provide(a.mapping.source, a.built);
+        return planImage(a.mapping, { attachedTo: a.attachedTo, attachment: a.attachment });
+      }));
+      return [image, ...attached.filter((i): i is PlannedImage => i !== undefined)];
+    } catch (err) {
+      failed.push({ mapping: image.mapping, error: err instanceof Error ? err : new Error(String(err)) });
+      return [];
+    }
+  };
+
+  const outcomes = await Promise.all(mappings.map(async (mapping) => {
+    const image = await planImage(mapping);
+    return image === undefined ? [] : withAttachments(image);
   }));
-  const images = outcomes.filter((i): i is PlannedImage => i !== undefined);
+  const images = outcomes.flat();
 
   const blobs = targets.blobsToWrite(images);
   await decideBlobs(blobs, knownHolders(images), opts, (b) => targets.hasBlob(b));
@@ -195,6 +225,12 @@ class SourceManifests {
   private readonly trees = new Once<SourceManifest>();
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
+
+  /** A manifest made in this run (a referrers fallback index), read as if the source held it at `ref`. */
+  provide(ref: ImageReference, manifest: { digest: string; mediaType: string; bytes: Buffer }): void {
+    const parsed = parseManifest(manifest.bytes, manifest.mediaType, formatReference(ref));
+    void this.tops.get(`${this.stores.source(ref).id} ${formatReference(ref)}`, async () => ({ ...manifest, parsed }));
+  }
 
   /** One request: enough to compare digests with the destination. */
   top(ref: ImageReference) {

@@ -3,6 +3,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { formatMappingFile } from '../cluster/mapping.js';
 import { formatReference } from '../reference/reference.js';
+import { countAttachments, type AttachmentKind, type AttachmentMark } from './attachments.js';
 import type { MirrorResult } from './execute.js';
 import type { Mapping } from './mapping.js';
 import { manifestsToPush, type Plan, type PlannedBlob, type PlannedImage } from './plan.js';
@@ -21,6 +22,9 @@ export interface ImageReport {
   /** Where the mapping came from: `mapping.txt, line 7`, `arguments`, `catalog …`. */
   origin: string;
   error?: string;
+  /** For a signature, attestation, SBOM or referrers index: its kind and the image it belongs to. */
+  attachment?: AttachmentKind;
+  attachedTo?: { source: string; destination: string };
 }
 
 export interface RunReport {
@@ -42,6 +46,8 @@ export interface RunReport {
     bytesMounted: number;
     manifestsPushed: number;
   };
+  /** How many of the images are attached artifacts, per kind. */
+  attachments: Record<AttachmentKind, number>;
   /** The mapping file holding the failed images, when there are any. */
   failedMapping?: string;
 }
@@ -57,10 +63,13 @@ export interface RunInfo {
 /** The report of a run; `result` is undefined for a dry run or when planning failures stopped it. */
 export function buildRunReport(mappings: readonly Mapping[], plan: Plan, result: MirrorResult | undefined, run: RunInfo): RunReport {
   const byMapping = new Map<Mapping, ImageReport>();
+  const marks = attachmentMarks(plan);
   const entry = (mapping: Mapping, status: ImageStatus, extra: Partial<ImageReport> = {}): void => {
+    const mark = marks.get(mapping);
     byMapping.set(mapping, {
       source: formatReference(mapping.source), destination: formatReference(mapping.destination), status, bytesUploaded: 0,
       origin: mapping.origin, ...extra,
+      ...(mark ? { attachment: mark.attachment, attachedTo: sides(mark.attachedTo) } : {}),
     });
   };
   const uploaded = uploadedBytesByImage(plan);
@@ -79,7 +88,11 @@ export function buildRunReport(mappings: readonly Mapping[], plan: Plan, result:
   for (const s of plan.skipped) entry(s.mapping, 'skipped', { error: s.reason });
   for (const f of plan.failed) entry(f.mapping, 'failed', { error: f.error.message });
 
-  const images = mappings.map((m) => byMapping.get(m)).filter((r): r is ImageReport => r !== undefined);
+  // Each image's attached artifacts right after it.
+  const attachedTo = new Map<Mapping, Mapping[]>();
+  for (const [attached, mark] of marks) attachedTo.set(mark.attachedTo, [...(attachedTo.get(mark.attachedTo) ?? []), attached]);
+  const order = mappings.flatMap((m) => [m, ...(attachedTo.get(m) ?? [])]);
+  const images = order.map((m) => byMapping.get(m)).filter((r): r is ImageReport => r !== undefined);
   const tally = (status: ImageStatus) => images.filter((i) => i.status === status).length;
   return {
     version: 1,
@@ -92,8 +105,20 @@ export function buildRunReport(mappings: readonly Mapping[], plan: Plan, result:
       blobsUploaded: result?.blobsUploaded ?? 0, bytesUploaded: result?.bytesUploaded ?? 0,
       blobsMounted: result?.blobsMounted ?? 0, bytesMounted: result?.bytesMounted ?? 0, manifestsPushed: result?.manifestsPushed ?? 0,
     },
+    attachments: countAttachments(images),
   };
 }
+
+/** The attached artifacts of the plan (planned, skipped or failed while planning), by their mapping. */
+function attachmentMarks(plan: Plan): Map<Mapping, AttachmentMark> {
+  const marks = new Map<Mapping, AttachmentMark>();
+  for (const i of [...plan.images, ...plan.skipped, ...plan.failed]) {
+    if (i.attachedTo !== undefined && i.attachment !== undefined) marks.set(i.mapping, { attachedTo: i.attachedTo, attachment: i.attachment });
+  }
+  return marks;
+}
+
+const sides = (m: Mapping) => ({ source: formatReference(m.source), destination: formatReference(m.destination) });
 
 /** Each uploaded blob counted for the first image (in plan order) that needs it. */
 function uploadedBytesByImage(plan: Plan): Map<PlannedImage, number> {
@@ -121,7 +146,8 @@ export function failedMappingPath(reportPath: string): string {
 
 /** Writes the report (and the failed images' mapping file when there are failures), each whole or not at all. */
 export async function writeRunReport(path: string, report: RunReport, mappings: readonly Mapping[]): Promise<RunReport> {
-  const failed = new Set(report.images.filter((i) => i.status === 'failed').map((i) => `${i.source}=${i.destination}`));
+  // A failed attachment is retried with the image it belongs to.
+  const failed = new Set(report.images.filter((i) => i.status === 'failed').map((i) => i.attachedTo ?? i).map((i) => `${i.source}=${i.destination}`));
   const retry = mappings.filter((m) => failed.has(`${formatReference(m.source)}=${formatReference(m.destination)}`));
   const written = { ...report };
   if (retry.length > 0) {

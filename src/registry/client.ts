@@ -3,12 +3,13 @@
 import type { Readable } from 'node:stream';
 import type { CredentialStore } from '../auth/credentials.js';
 import type { ImageReference } from '../reference/reference.js';
-import type { LookupOptions } from '../transport/store.js';
+import type { LookupOptions, ReferrerDescriptor } from '../transport/store.js';
 import { Authenticator, repositoryScope } from './auth.js';
 import { blobSize, getBlob } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
 import type { BackoffPolicy } from './retry.js';
+import { listReferrers } from './referrers.js';
 import { Session, type CallSpec, type ClientEvent } from './session.js';
 import { header, readText, Transport } from './transport.js';
 import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
@@ -134,6 +135,11 @@ export class RegistryClient {
       if (!page.next) return tags;
       target = page.next;
     }
+  }
+
+  /** The manifests whose `subject` is `ref.digest` (OCI referrers API); undefined when the registry has no such API. */
+  referrers(ref: ImageReference): Promise<ReferrerDescriptor[] | undefined> {
+    return listReferrers(this.session, ref);
   }
 
   /** Closes every connection; the client cannot be used afterwards. */

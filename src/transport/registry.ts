@@ -51,6 +51,10 @@ export class RegistryStore implements ImageStore {
     return this.client.listTags(repo.registry, repo.repository);
   }
 
+  referrers(ref: ImageReference) {
+    return this.client.referrers(ref);
+  }
+
   /** A registry makes every write visible as it answers it. */
   async commit(): Promise<void> {}
 

@@ -18,6 +18,15 @@ export interface RepositoryRef {
 export interface StoredManifest { mediaType: string; digest: string; bytes: Buffer }
 export interface ManifestHead { mediaType: string; digest: string; size: number }
 
+/** A manifest that names another as its `subject` (OCI 1.1), as the referrers API lists it. */
+export interface ReferrerDescriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
 export interface LookupOptions {
   /**
    * The repository is about to be written (a mirror destination): a registry then hands out a push token right
@@ -61,6 +70,8 @@ export interface ImageStore {
   mountBlob?(repo: RepositoryRef, digest: string, fromRepository: string): Promise<boolean>;
   /** Optional: every tag of a repository. */
   listTags?(repo: RepositoryRef): Promise<string[]>;
+  /** Optional: the manifests whose `subject` is `ref.digest`; undefined when the store cannot tell (no referrers API). */
+  referrers?(ref: ImageReference): Promise<readonly ReferrerDescriptor[] | undefined>;
 
   /** Makes everything written so far durable and visible to readers of the store (a layout writes its index). */
   commit(): Promise<void>;

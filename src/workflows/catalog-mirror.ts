@@ -1,6 +1,7 @@
 // `catalog mirror`, the library side: pull a catalog image, read its catalog, name a target for
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
+import type { KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,6 +58,10 @@ export interface CatalogMirrorOptions {
   archiveSize?: number;
   /** With `file://DIR` as SRC: which of the catalogs mirrored into DIR (its original reference); needed when there are several. */
   catalog?: string;
+  /** Leave out the images' signatures, attestations, SBOMs and referrers (copied by default). */
+  removeSignatures?: boolean;
+  /** Mirror only images with a cosign signature this public key verifies. */
+  verifySignatures?: KeyObject;
   /** Clock for the default manifests directory name. */
   now?: () => Date;
   onEvent?: (event: CatalogMirrorEvent) => void;
@@ -215,6 +220,8 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
       continueOnError: opts.continueOnError ?? true,
       maxPerRegistry: opts.maxPerRegistry,
       report: opts.report,
+      attachments: !(opts.removeSignatures ?? false),
+      verifySignatures: opts.verifySignatures,
       toDir, archiveSize: opts.archiveSize,
     };
     outcome.mirror = await mirrorImagesWith(stores, layout, mirrorMappings, mirrorOptions, out, reporter);

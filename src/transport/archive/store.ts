@@ -126,6 +126,10 @@ export class ArchiveStore implements ImageStore {
   }
 
   /** The size of a blob whose segments are all here; undefined otherwise. */
+  async listTags(repo: RepositoryRef): Promise<string[]> {
+    return this.table.tags(repo);
+  }
+
   async blobSize(_repo: RepositoryRef, digest: string): Promise<number | undefined> {
     return this.readable(digest) ? this.record.blobs[digest]!.size : undefined;
   }

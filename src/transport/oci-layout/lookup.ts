@@ -77,6 +77,12 @@ export class EntryTable {
     return [...this.rows.values()];
   }
 
+  /** The tags of a repository: its entries named by tag (signatures and other attachments are found by these). */
+  tags(repo: { registry: string; repository: string }): string[] {
+    const names = [...this.byRepository.get(repositoryKey(repo)) ?? []];
+    return names.map((name) => this.rows.get(name)!.ref!).filter((ref) => ref.digest === undefined && ref.tag !== undefined).map((ref) => ref.tag!);
+  }
+
   /** The descriptor `ref` means, or undefined; `strict` for writers (see the top of this module). */
   async find(ref: ImageReference, strict: boolean): Promise<Descriptor | undefined> {
     const sameRepository = [...this.byRepository.get(repositoryKey(ref)) ?? []].map((name) => this.rows.get(name)!);
@@ -115,7 +121,7 @@ export class EntryTable {
   }
 }
 
-function repositoryKey(ref: ImageReference): string {
+function repositoryKey(ref: { registry: string; repository: string }): string {
   return `${ref.registry}/${ref.repository}`;
 }
 

@@ -151,6 +151,10 @@ export class OciLayoutStore implements ImageStore {
     return digest;
   }
 
+  async listTags(repo: RepositoryRef): Promise<string[]> {
+    return this.table.tags(repo);
+  }
+
   async blobSize(_repo: RepositoryRef, digest: string): Promise<number | undefined> {
     return this.fileSize(digest);
   }
