@@ -10,9 +10,10 @@ import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { diskLocation } from '../transport/resolve.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 import { addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
-export interface CatalogMirrorFlags extends RegistryFlags {
+export interface CatalogMirrorFlags extends RegistryFlags, SelectionFlags {
   indexFilterByOs: string;
   manifestsOnly: boolean;
   toManifests?: string;
@@ -25,6 +26,8 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   report?: string;
   archiveSize?: number;
   catalog?: string;
+  targetCatalog?: string;
+  targetTag?: string;
   removeSignatures?: boolean;
   verifySignatures?: string;
 }
@@ -112,11 +115,14 @@ export function catalogMirrorCommand(): Command {
       .argParser(parseBoolean).default(true).preset(true))
     .addOption(new Option('--archive-size <size>', 'with DEST file://DIR: also cut what the run added into tar segments of at most SIZE '
       + '(e.g. 4GiB, 700MiB); carry them with archive.json, checksums.sha256 and olm-mirror.json').argParser(archiveSizeArgument))
+    .option('--target-catalog <path>', 'with a selection: the rebuilt catalog\'s repository below DEST (default: the source catalog\'s, named as oc names it)')
+    .option('--target-tag <tag>', 'with a selection: the rebuilt catalog\'s tag (default: the source catalog\'s)')
     .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)')
     .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
     .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
+  addSelectionFlags(cmd, { withConfig: true });
   addReportFlag(cmd)
-    .addHelpText('after', HELP)
+    .addHelpText('after', `${HELP}${SELECTION_HELP}`)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
       const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });
       if (code !== ExitCode.Ok) process.exitCode = code;
@@ -163,6 +169,9 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       report: flags.report,
       archiveSize: flags.archiveSize,
       catalog: flags.catalog,
+      selection: await selectionFromFlags(src, flags),
+      targetCatalog: flags.targetCatalog,
+      targetTag: flags.targetTag,
       removeSignatures: flags.removeSignatures,
       verifySignatures,
       onEvent: (event) => printEvent(event, streams),
@@ -201,6 +210,12 @@ function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void 
       return out(`wrote mirroring manifests to ${e.dir}`);
     case 'copy-later':
       return out(`to upload the images, run: olm-mirror image mirror -f ${e.mappingFile}`);
+    case 'filtered':
+      for (const warning of e.result.warnings) err(`warning: ${warning}`);
+      for (const note of e.result.notes) err(`info: ${note}`);
+      return err(`the selection keeps:\n${formatFilterResult(e.result, false)}`);
+    case 'blocked-image':
+      return err(`warning: ${e.report.image} is blocked (${e.report.blockedBy}) and not mirrored; needed by ${e.report.neededBy.join(', ')}`);
     case 'next-step':
       return out(`to mirror from disk on the other side, run: ${e.command}`);
   }

@@ -9,7 +9,12 @@ import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
 import { isInImagePathWithin, normalizeInImagePath } from '../catalog/image/extract.js';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
+import { blockedImages, type BlockedImageReport } from '../catalog/filter/blocked.js';
+import { filterCatalog, type CatalogSelection, type FilterResult } from '../catalog/filter/index.js';
+import { writeFilteredCatalog } from '../catalog/filter/output.js';
+import { rebuildCatalogImage, type RebuiltCatalogImage } from '../catalog/image/rebuild.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
+import type { BlockedImage } from '../config/imageset.js';
 import { openCatalog } from '../catalog/open.js';
 import type { MappingEntry } from '../cluster/mapping.js';
 import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
@@ -20,7 +25,7 @@ import type { MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
-import type { StoreResolver } from '../transport/store.js';
+import type { ImageStore, StoreResolver } from '../transport/store.js';
 import { diskCatalog, recordDiskCatalog } from './disk-record.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 import { OlmMirrorError } from '../errors.js';
@@ -56,6 +61,13 @@ export interface CatalogMirrorOptions {
   report?: string;
   /** With `file://DIR` as DEST: cut what the run added into tar segments of at most this many bytes. */
   archiveSize?: number;
+  /** Mirror only what this selects (and what it depends on), with a rebuilt catalog image holding just that. */
+  selection?: CatalogSelection;
+  /** The rebuilt catalog's repository below DEST (default: the source's, named as oc names it) and tag (default: the source's). */
+  targetCatalog?: string;
+  targetTag?: string;
+  /** Images matching any of these are not mirrored; each is reported with the bundles that need it. */
+  blockedImages?: readonly BlockedImage[];
   /** With `file://DIR` as SRC: which of the catalogs mirrored into DIR (its original reference); needed when there are several. */
   catalog?: string;
   /** Leave out the images' signatures, attestations, SBOMs and referrers (copied by default). */
@@ -80,6 +92,10 @@ export type CatalogMirrorEvent =
   | { type: 'manifests-written'; dir: string }
   /** Nothing is copied (--manifests-only): this mapping file does it later. */
   | { type: 'copy-later'; mappingFile: string }
+  /** The selection was applied: what was kept and why. */
+  | { type: 'filtered'; result: FilterResult }
+  /** An image the kept bundles need matches a blocked pattern: not mirrored. */
+  | { type: 'blocked-image'; report: BlockedImageReport }
   /** A mirror to disk is done: this command, on the far side, mirrors it into DEST. */
   | { type: 'next-step'; command: string };
 
@@ -100,6 +116,9 @@ export interface CatalogMirrorOutcome {
   invalidImages: { image: string; reason: string }[];
   /** Undefined with manifestsOnly. */
   mirror?: MirrorRunOutcome;
+  /** What the selection kept, and the filtered catalog image (by digest) that was mirrored in place of the source's. */
+  filter?: FilterResult;
+  rebuilt?: ImageReference;
 }
 
 /** Every image the catalog references plus the catalog image itself, each with its target (oc's naming). */
@@ -183,36 +202,54 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
     // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
     const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef,
       { ...opts, extractDir: opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir)) }, emit);
-    // Only images are needed: leave the (large) CSV and bundle manifests unread.
-    const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
-    // A mirror to disk keeps every image under its own name: the target names do not matter there.
-    const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest ?? DISK_TARGET, maxComponents);
-    for (const bad of invalid) emit({ type: 'invalid-image', ...bad });
-    if (dest !== undefined) for (const shared of sharedTargets(mappings)) emit({ type: 'shared-target', ...shared });
-    const catalogTarget = mappings[0]!.target;
+    const selecting = opts.selection !== undefined || (opts.blockedImages?.length ?? 0) > 0;
+    if (selecting && toDir !== undefined) {
+      throw new OlmMirrorError('usage', 'filtering a catalog mirrored to disk is not supported yet: mirror the whole catalog to disk, '
+        + 'and filter on the far side (catalog mirror file://DIR DEST with the selection)');
+    }
+    // Only images are needed unless filtering: leave the (large) CSV and bundle manifests unread then.
+    const { catalog } = await openCatalog(pulled.localPath, { manifests: selecting });
+    const filter = opts.selection === undefined ? undefined : filterCatalog(catalog, opts.selection);
+    if (filter !== undefined) emit({ type: 'filtered', result: filter });
+    const kept = filter?.catalog ?? catalog;
+    const blocked = opts.blockedImages === undefined ? [] : blockedImages(kept, opts.blockedImages);
+    for (const b of blocked) emit({ type: 'blocked-image', report: b });
+    const blockedSet = new Set(blocked.map((b) => b.image));
+    const images = catalogImages(kept).filter((image) => !blockedSet.has(image));
     const catalogDigest = pulled.indexDigest ?? pulled.digest;
+    // A mirror to disk keeps every image under its own name: the target names do not matter there.
+    const named = catalogMappings(catalogRef, images, dest ?? DISK_TARGET, maxComponents);
+    for (const bad of named.invalid) emit({ type: 'invalid-image', ...bad });
+    const readCatalog = { ...catalogRef, digest: catalogDigest };
+    // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
+    const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);
+    const catalogTarget = rebuilt === undefined ? named.mappings[0]!.target : rebuiltTarget(named.mappings[0]!.target, dest!, opts);
+    const mappings = rebuilt === undefined ? named.mappings : named.mappings.slice(1);
+    const invalid = named.invalid;
+    if (dest !== undefined) for (const shared of sharedTargets(named.mappings)) emit({ type: 'shared-target', ...shared });
 
     let manifestsDir: string | undefined;
     if (toDir === undefined) {
       const now = opts.now ?? (() => new Date());
       manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
       await writeManifestsDir(manifestsDir, {
-        name, catalogTarget, catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
+        name, catalogTarget, catalogDigest: rebuilt?.ref.digest ?? catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
       }, out.stderr);
       emit({ type: 'manifests-written', dir: manifestsDir });
     }
 
-    const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
+    const outcome: CatalogMirrorOutcome = { catalog: kept, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid, filter, rebuilt: rebuilt?.ref };
     if (opts.manifestsOnly) {
       if (manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
       return outcome;
     }
     // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
     // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
-    const readCatalog = { ...catalogRef, digest: catalogDigest };
-    const mirrorMappings: Mapping[] = mappings.map((m) => ({
-      source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
-    }));
+    const origin = `catalog ${formatReference(catalogRef)}`;
+    const mirrorMappings: Mapping[] = [
+      ...(rebuilt === undefined ? [] : [{ source: rebuilt.ref, destination: catalogTarget, origin: `filtered ${origin}` }]),
+      ...mappings.map((m) => ({ source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin })),
+    ];
     const mirrorOptions = {
       // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
       skipMissing: false,
@@ -224,7 +261,8 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
       verifySignatures: opts.verifySignatures,
       toDir, archiveSize: opts.archiveSize,
     };
-    outcome.mirror = await mirrorImagesWith(stores, layout, mirrorMappings, mirrorOptions, out, reporter);
+    const withRebuilt = rebuilt === undefined ? stores : new RebuiltCatalogStores(stores, rebuilt);
+    outcome.mirror = await mirrorImagesWith(withRebuilt, layout, mirrorMappings, mirrorOptions, out, reporter);
     if (toDir !== undefined && !opts.dryRun) {
       await recordDiskCatalog(toDir, {
         catalog: formatReference(catalogRef), digest: catalogDigest, images: mirrorMappings.length, mirroredAt: new Date().toISOString(),
@@ -233,6 +271,37 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
     }
     return outcome;
   });
+}
+
+/** Writes the filtered catalog in the source's format and rebuilds the catalog image around it. */
+async function rebuildFiltered(source: ImageStore, readCatalog: ImageReference & { digest: string }, pulled: PulledCatalogImage,
+  filter: FilterResult): Promise<RebuiltCatalogImage> {
+  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-rebuild-'));
+  const content = join(workDir, pulled.kind === 'fbc' ? 'configs' : 'catalog.db');
+  await writeFilteredCatalog(pulled.kind, filter.catalog, content);
+  return rebuildCatalogImage({ source, ref: readCatalog, kind: pulled.kind, inImagePath: pulled.inImagePath, content, workDir });
+}
+
+/** Where the rebuilt catalog goes: DEST/<targetCatalog> when given, else oc's name for the catalog; the target tag, else the source's. */
+function rebuiltTarget(ocTarget: ImageReference, dest: MirrorDestination, opts: CatalogMirrorOptions): ImageReference {
+  const repository = opts.targetCatalog === undefined ? ocTarget.repository
+    : [dest.namespace, opts.targetCatalog].filter((p) => p !== undefined && p !== '').join('/');
+  return { registry: ocTarget.registry, repository, tag: opts.targetTag ?? ocTarget.tag ?? 'latest' };
+}
+
+/** The stores of a run, with the rebuilt catalog image read from its own store. */
+class RebuiltCatalogStores implements StoreResolver {
+  constructor(private readonly inner: StoreResolver, private readonly rebuilt: RebuiltCatalogImage) {}
+
+  source(ref: ImageReference): ImageStore {
+    const { registry, repository } = this.rebuilt.ref;
+    const isRebuilt = ref.registry === registry && ref.repository === repository && ref.digest !== undefined && this.rebuilt.manifests.has(ref.digest);
+    return isRebuilt ? this.rebuilt.store : this.inner.source(ref);
+  }
+
+  destination(ref: ImageReference): ImageStore {
+    return this.inner.destination(ref);
+  }
 }
 
 /** An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog. */

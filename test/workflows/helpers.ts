@@ -145,6 +145,9 @@ export interface RawImageOptions {
   labels?: Record<string, string>;
   /** os/arch, default linux/amd64. */
   platform?: string;
+  /** The image's Entrypoint and Cmd. */
+  entrypoint?: string[];
+  cmd?: string[];
 }
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -163,7 +166,7 @@ export async function pushRawImage(reg: TestRegistry, repository: string, tag: s
   }
   const config = Buffer.from(JSON.stringify({
     architecture, os, created: '1970-01-01T00:00:00Z',
-    config: { Labels: opts.labels ?? {} },
+    config: { Labels: opts.labels ?? {}, ...(opts.entrypoint ? { Entrypoint: opts.entrypoint } : {}), ...(opts.cmd ? { Cmd: opts.cmd } : {}) },
     rootfs: { type: 'layers', diff_ids: [] },
   }));
   const manifest = Buffer.from(JSON.stringify({
