@@ -67,7 +67,7 @@ Examples:
   olm-mirror catalog mirror file:///media/usb/olm mirror.example.com:5000/olm
 `;
 
-function parseMaxComponents(value: string): number {
+export function parseMaxComponents(value: string): number {
   const n = Number(value);
   try {
     validateMaxComponents(n);
@@ -188,7 +188,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
 }
 
 /** oc's own messages where oc has one: scripts look for them (the database path is where users query it). */
-function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void {
+export function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void {
   const out = (line: string): void => void streams.stdout.write(`${line}\n`);
   const err = (line: string): void => void streams.stderr.write(`${line}\n`);
   switch (e.type) {

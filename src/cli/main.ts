@@ -30,6 +30,7 @@ const GROUPS: Record<string, { description: string; commands: Record<string, Com
 
 /** Commands of their own, outside any group. */
 const TOP_LEVEL: Record<string, CommandLoader> = {
+  mirror: async () => (await import('./mirror.js')).mirrorCommand(),
   verify: async () => (await import('./verify.js')).verifyCommand(),
 };
 

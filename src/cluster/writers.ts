@@ -14,10 +14,9 @@ import { registriesConf } from './registries-conf.js';
 export interface ManifestsContent {
   /** The catalog's name, the last component of its repository, e.g. `redhat-operator-index`. */
   name: string;
-  /** The mirrored catalog image as mapping.txt names it (by the source's tag). */
-  catalogTarget: ImageReference;
-  /** The digest the catalog image was read and mirrored by (a manifest list's own digest when it is one). */
-  catalogDigest: string;
+  /** The mirrored catalog: its image as mapping.txt names it (by the source's tag), and the digest it was read and
+   * mirrored by (a manifest list's own digest when it is one). Absent for images that belong to no catalog. */
+  catalog?: { target: ImageReference; digest: string };
   mappings: readonly MappingEntry[];
   /** For the mirror sets (ICSP, IDMS, ITMS): --icsp-scope. */
   scope: MirrorScope;
@@ -39,11 +38,11 @@ const nonEmpty = (text: string): string | undefined => (text === '' ? undefined 
 
 /** Every file of the manifests directory, sorted by file name (code-unit order). */
 export const RESOURCE_WRITERS: readonly ResourceWriter[] = [
-  { file: 'catalogSource.yaml', produce: (c) => catalogSourceYaml({ name: resourceNameFrom(c.name), image: c.catalogTarget }) },
+  { file: 'catalogSource.yaml', produce: (c) => c.catalog && catalogSourceYaml({ name: resourceNameFrom(c.name), image: c.catalog.target }) },
   {
     file: 'clusterCatalog.yaml',
-    produce: (c) => clusterCatalogYaml({
-      name: resourceNameFrom(c.name, MAX_CLUSTER_CATALOG_NAME_LENGTH), image: withDigest(c.catalogTarget, c.catalogDigest),
+    produce: (c) => c.catalog && clusterCatalogYaml({
+      name: resourceNameFrom(c.name, MAX_CLUSTER_CATALOG_NAME_LENGTH), image: withDigest(c.catalog.target, c.catalog.digest),
     }),
   },
   { file: 'imageContentSourcePolicy.yaml', produce: (c) => nonEmpty(imageContentSourcePolicies(mirrorSetOptions(c)).yaml) },

@@ -192,64 +192,12 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
   const toDir = diskLocation(opts.destination);
   return withDiskStores(registries, { fromDir, toDir, archiveSize: opts.archiveSize }, async (stores, layout) => {
     const emit = opts.onEvent ?? (() => undefined);
-    const fromDisk = fromDir === undefined ? undefined : await diskCatalog(fromDir, opts.catalog);
-    const catalogRef = fromDisk?.ref ?? catalogReference(opts.source);
-    const dest = toDir === undefined ? parseMirrorDestination(opts.destination) : undefined;
-    const maxComponents = opts.maxComponents ?? 2;
-    validateMaxComponents(maxComponents);
-    const name = catalogName(catalogRef);
-
-    // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
-    const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef,
-      { ...opts, extractDir: opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir)) }, emit);
-    const selecting = opts.selection !== undefined || (opts.blockedImages?.length ?? 0) > 0;
-    if (selecting && toDir !== undefined) {
-      throw new OlmMirrorError('usage', 'filtering a catalog mirrored to disk is not supported yet: mirror the whole catalog to disk, '
-        + 'and filter on the far side (catalog mirror file://DIR DEST with the selection)');
-    }
-    // Only images are needed unless filtering: leave the (large) CSV and bundle manifests unread then.
-    const { catalog } = await openCatalog(pulled.localPath, { manifests: selecting });
-    const filter = opts.selection === undefined ? undefined : filterCatalog(catalog, opts.selection);
-    if (filter !== undefined) emit({ type: 'filtered', result: filter });
-    const kept = filter?.catalog ?? catalog;
-    const blocked = opts.blockedImages === undefined ? [] : blockedImages(kept, opts.blockedImages);
-    for (const b of blocked) emit({ type: 'blocked-image', report: b });
-    const blockedSet = new Set(blocked.map((b) => b.image));
-    const images = catalogImages(kept).filter((image) => !blockedSet.has(image));
-    const catalogDigest = pulled.indexDigest ?? pulled.digest;
-    // A mirror to disk keeps every image under its own name: the target names do not matter there.
-    const named = catalogMappings(catalogRef, images, dest ?? DISK_TARGET, maxComponents);
-    for (const bad of named.invalid) emit({ type: 'invalid-image', ...bad });
-    const readCatalog = { ...catalogRef, digest: catalogDigest };
-    // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
-    const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);
-    const catalogTarget = rebuilt === undefined ? named.mappings[0]!.target : rebuiltTarget(named.mappings[0]!.target, dest!, opts);
-    const mappings = rebuilt === undefined ? named.mappings : named.mappings.slice(1);
-    const invalid = named.invalid;
-    if (dest !== undefined) for (const shared of sharedTargets(named.mappings)) emit({ type: 'shared-target', ...shared });
-
-    let manifestsDir: string | undefined;
-    if (toDir === undefined) {
-      const now = opts.now ?? (() => new Date());
-      manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
-      await writeManifestsDir(manifestsDir, {
-        name, catalogTarget, catalogDigest: rebuilt?.ref.digest ?? catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
-      }, out.stderr);
-      emit({ type: 'manifests-written', dir: manifestsDir });
-    }
-
-    const outcome: CatalogMirrorOutcome = { catalog: kept, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid, filter, rebuilt: rebuilt?.ref };
+    const prepared = await prepareCatalog(stores, opts, out);
+    const { outcome } = prepared;
     if (opts.manifestsOnly) {
-      if (manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
+      if (outcome.manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(outcome.manifestsDir, 'mapping.txt') });
       return outcome;
     }
-    // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
-    // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
-    const origin = `catalog ${formatReference(catalogRef)}`;
-    const mirrorMappings: Mapping[] = [
-      ...(rebuilt === undefined ? [] : [{ source: rebuilt.ref, destination: catalogTarget, origin: `filtered ${origin}` }]),
-      ...mappings.map((m) => ({ source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin })),
-    ];
     const mirrorOptions = {
       // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
       skipMissing: false,
@@ -261,16 +209,98 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
       verifySignatures: opts.verifySignatures,
       toDir, archiveSize: opts.archiveSize,
     };
-    const withRebuilt = rebuilt === undefined ? stores : new RebuiltCatalogStores(stores, rebuilt);
-    outcome.mirror = await mirrorImagesWith(withRebuilt, layout, mirrorMappings, mirrorOptions, out, reporter);
+    outcome.mirror = await mirrorImagesWith(prepared.stores, layout, prepared.mirrorMappings, mirrorOptions, out, reporter);
     if (toDir !== undefined && !opts.dryRun) {
       await recordDiskCatalog(toDir, {
-        catalog: formatReference(catalogRef), digest: catalogDigest, images: mirrorMappings.length, mirroredAt: new Date().toISOString(),
+        catalog: formatReference(prepared.catalogRef), digest: prepared.catalogDigest, images: prepared.mirrorMappings.length,
+        mirroredAt: new Date().toISOString(),
       });
       emit({ type: 'next-step', command: `olm-mirror catalog mirror file://${resolve(toDir)} DEST` });
     }
     return outcome;
   });
+}
+
+/** A catalog ready to be mirrored: read, filtered, rebuilt, its manifests directory written. */
+export interface PreparedCatalog {
+  outcome: CatalogMirrorOutcome;
+  /** What to copy: the catalog image (or its rebuilt form) and every kept image. */
+  mirrorMappings: Mapping[];
+  /** The run's stores, with the rebuilt catalog image's own store where there is one. */
+  stores: StoreResolver;
+  catalogRef: ImageReference;
+  /** The digest that was read. */
+  catalogDigest: string;
+}
+
+/**
+ * Everything before the copy: pulls and reads the catalog (from `stores`, which already include any
+ * disk folder), applies the selection, rebuilds the filtered catalog image, names every target and
+ * writes the manifests directory (not for a mirror to disk: the far side writes it).
+ */
+export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorOptions, out: CatalogMirrorStreams): Promise<PreparedCatalog> {
+  const fromDir = diskLocation(opts.source);
+  const toDir = diskLocation(opts.destination);
+  const emit = opts.onEvent ?? (() => undefined);
+  const fromDisk = fromDir === undefined ? undefined : await diskCatalog(fromDir, opts.catalog);
+  const catalogRef = fromDisk?.ref ?? catalogReference(opts.source);
+  const dest = toDir === undefined ? parseMirrorDestination(opts.destination) : undefined;
+  const maxComponents = opts.maxComponents ?? 2;
+  validateMaxComponents(maxComponents);
+  const name = catalogName(catalogRef);
+
+  const selecting = opts.selection !== undefined || (opts.blockedImages?.length ?? 0) > 0;
+  if (selecting && toDir !== undefined) {
+    throw new OlmMirrorError('usage', 'filtering a catalog mirrored to disk is not supported yet: mirror the whole catalog to disk, '
+      + 'and filter on the far side (catalog mirror file://DIR DEST with the selection)');
+  }
+  // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
+  const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef,
+    { ...opts, extractDir: opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir)) }, emit);
+  // Only images are needed unless filtering: leave the (large) CSV and bundle manifests unread then.
+  const { catalog } = await openCatalog(pulled.localPath, { manifests: selecting });
+  const filter = opts.selection === undefined ? undefined : filterCatalog(catalog, opts.selection);
+  if (filter !== undefined) emit({ type: 'filtered', result: filter });
+  const kept = filter?.catalog ?? catalog;
+  const blocked = opts.blockedImages === undefined ? [] : blockedImages(kept, opts.blockedImages);
+  for (const b of blocked) emit({ type: 'blocked-image', report: b });
+  const blockedSet = new Set(blocked.map((b) => b.image));
+  const images = catalogImages(kept).filter((image) => !blockedSet.has(image));
+  const catalogDigest = pulled.indexDigest ?? pulled.digest;
+  // A mirror to disk keeps every image under its own name: the target names do not matter there.
+  const named = catalogMappings(catalogRef, images, dest ?? DISK_TARGET, maxComponents);
+  for (const bad of named.invalid) emit({ type: 'invalid-image', ...bad });
+  const readCatalog = { ...catalogRef, digest: catalogDigest };
+  // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
+  const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);
+  const catalogTarget = rebuilt === undefined ? named.mappings[0]!.target : rebuiltTarget(named.mappings[0]!.target, dest!, opts);
+  const mappings = rebuilt === undefined ? named.mappings : named.mappings.slice(1);
+  if (dest !== undefined) for (const shared of sharedTargets(named.mappings)) emit({ type: 'shared-target', ...shared });
+
+  let manifestsDir: string | undefined;
+  if (toDir === undefined) {
+    const now = opts.now ?? (() => new Date());
+    manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
+    await writeManifestsDir(manifestsDir, {
+      name, catalog: { target: catalogTarget, digest: rebuilt?.ref.digest ?? catalogDigest }, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
+    }, out.stderr);
+    emit({ type: 'manifests-written', dir: manifestsDir });
+  }
+
+  // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
+  // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
+  const origin = `catalog ${formatReference(catalogRef)}`;
+  const mirrorMappings: Mapping[] = [
+    ...(rebuilt === undefined ? [] : [{ source: rebuilt.ref, destination: catalogTarget, origin: `filtered ${origin}` }]),
+    ...mappings.map((m) => ({ source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin })),
+  ];
+  return {
+    outcome: { catalog: kept, pulled, manifestsDir, catalogTarget, mappings, invalidImages: named.invalid, filter, rebuilt: rebuilt?.ref },
+    mirrorMappings,
+    stores: rebuilt === undefined ? stores : new RebuiltCatalogStores(stores, rebuilt),
+    catalogRef,
+    catalogDigest,
+  };
 }
 
 /** Writes the filtered catalog in the source's format and rebuilds the catalog image around it. */

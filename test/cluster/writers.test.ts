@@ -9,7 +9,7 @@ const DIGEST = `sha256:${'c0ffee'.repeat(10)}abcd`;
 
 function content(sources: string[]): ManifestsContent {
   const mappings = catalogMappings(['registry.example.com/team/acme-index:v4.14', ...sources], 'mirror.example.com:5000/olm');
-  return { name: 'acme-index', catalogTarget: mappings[0]!.target, catalogDigest: DIGEST, mappings, scope: 'repository', maxSize: 250_000 };
+  return { name: 'acme-index', catalog: { target: mappings[0]!.target, digest: DIGEST }, mappings, scope: 'repository', maxSize: 250_000 };
 }
 
 const produced = (c: ManifestsContent) =>
@@ -30,6 +30,12 @@ test('one writer per file, in file name order', () => {
     'catalogSource.yaml', 'clusterCatalog.yaml', 'imageContentSourcePolicy.yaml', 'imageDigestMirrorSet.yaml',
     'imageTagMirrorSet.yaml', 'mapping.txt', 'registries.conf',
   ]);
+});
+
+test('images of no catalog get no CatalogSource or ClusterCatalog, only their mapping and mirror sets', () => {
+  const { catalog: _catalog, ...rest } = content([`quay.io/a/op@${DIGEST}`]);
+  const files = produced({ ...rest, mappings: rest.mappings.slice(1) });
+  assert.deepStrictEqual(Object.keys(files).sort(), ['imageContentSourcePolicy.yaml', 'imageDigestMirrorSet.yaml', 'mapping.txt', 'registries.conf']);
 });
 
 test('the CatalogSource names the catalog by tag, the ClusterCatalog by the digest that was mirrored', () => {
