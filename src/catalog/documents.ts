@@ -1,9 +1,11 @@
 // Reading catalog files the way upstream's Kubernetes YAML-or-JSON decoder does: a file whose first
 // non-blank character is `{` is a stream of JSON values (concatenated or pretty-printed), anything else
-// is a stream of YAML documents. YAML is read with YAML 1.1 scalars (yes/on/0777 ...) like go-yaml v2,
-// but timestamps and sexagesimal numbers stay strings, as they do when upstream decodes into JSON, and
-// a repeated mapping key keeps its last value (go-yaml v2's non-strict decoding) instead of failing.
-import { Composer, Parser, type Tags } from 'yaml';
+// is a stream of YAML documents, split at `---` lines as Kubernetes' YAML reader splits them.
+// YAML is read with js-yaml (fast, and as lenient as go-yaml v2 with continuation lines of quoted
+// scalars that are under-indented or start with a tab) and a schema with go-yaml v2's YAML 1.1
+// scalars (yes/on/0777 ...); timestamps and sexagesimal numbers stay strings, as they do when upstream
+// decodes into JSON, and a repeated mapping key keeps its last value (go-yaml v2's non-strict decoding).
+import yaml from 'js-yaml';
 import { isPlainObject } from '../util/guards.js';
 
 /** A problem in a catalog's content; the message names the file (and line:column when known). */
@@ -17,40 +19,143 @@ export interface SourceDocument {
   readonly line: number;
 }
 
-const yamlOptions = {
-  version: '1.1' as const,
-  uniqueKeys: false,
-  customTags: (tags: Tags) =>
-    tags.filter((t) => typeof t === 'string' || !(t.tag.endsWith(':timestamp') || ('format' in t && t.format === 'TIME'))),
-};
-
 /**
  * Every non-empty document of `text` (only the first one with `firstOnly`). Syntax errors throw a
  * CatalogError `<file>:<line>:<column>: <reason>`; with `firstOnly`, later documents are not read at all.
  */
 export function parseDocuments(source: string, file: string, opts: { firstOnly?: boolean } = {}): SourceDocument[] {
   const text = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source; // a UTF-8 byte order mark
-  const lines = new LineIndex(text);
-  return /^\s*\{/.test(text) ? parseJsonStream(text, file, lines, opts.firstOnly ?? false) : parseYamlStream(text, file, lines, opts.firstOnly ?? false);
+  const firstOnly = opts.firstOnly ?? false;
+  return /^\s*\{/.test(text) ? parseJsonStream(text, file, new LineIndex(text), firstOnly) : parseYamlStream(text, file, firstOnly);
 }
 
-function parseYamlStream(text: string, file: string, lines: LineIndex, firstOnly: boolean): SourceDocument[] {
+/** YAML 1.1 scalars as go-yaml v2 resolves them (the regular expressions of the YAML 1.1 type repository). */
+const yaml11Schema = yaml.FAILSAFE_SCHEMA.extend({
+  implicit: [
+    new yaml.Type('tag:yaml.org,2002:null', {
+      kind: 'scalar',
+      resolve: (s: string) => /^(?:~|[Nn]ull|NULL)?$/.test(s),
+      construct: () => null,
+    }),
+    new yaml.Type('tag:yaml.org,2002:bool', {
+      kind: 'scalar',
+      resolve: (s: string) => TRUE_RE.test(s) || FALSE_RE.test(s),
+      construct: (s: string) => TRUE_RE.test(s),
+    }),
+    new yaml.Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: (s: string) => intRadix(s) !== undefined, construct: constructInt }),
+    new yaml.Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: (s: string) => FLOAT_RE.test(s), construct: constructFloat }),
+    // `<<: *base`: js-yaml merges the keys of a mapping whose key resolves to this tag.
+    new yaml.Type('tag:yaml.org,2002:merge', { kind: 'scalar', resolve: (s: string) => s === '<<' }),
+  ],
+});
+const TRUE_RE = /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
+const FALSE_RE = /^(?:N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
+const FLOAT_RE = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*)$/;
+
+/** Radix and digits offset of a YAML 1.1 integer, undefined when `s` is none. */
+function intRadix(s: string): { radix: number; offset: number } | undefined {
+  if (/^[-+]?0b[0-1_]+$/.test(s)) return { radix: 2, offset: 2 };
+  if (/^[-+]?0[0-7_]+$/.test(s)) return { radix: 8, offset: 1 };
+  if (/^[-+]?[0-9][0-9_]*$/.test(s)) return { radix: 10, offset: 0 };
+  if (/^[-+]?0x[0-9a-fA-F_]+$/.test(s)) return { radix: 16, offset: 2 };
+  return undefined;
+}
+
+function constructInt(s: string): number {
+  const { radix, offset } = intRadix(s)!;
+  const signed = s[0] === '-' || s[0] === '+';
+  const n = parseInt(s.slice(offset + (signed ? 1 : 0)).replace(/_/g, ''), radix);
+  return s[0] === '-' ? -n : n;
+}
+
+function constructFloat(s: string): number {
+  if (/nan$/i.test(s)) return NaN;
+  if (/inf$/i.test(s)) return s[0] === '-' ? -Infinity : Infinity;
+  return parseFloat(s.replace(/_/g, ''));
+}
+
+/** Aliases may repeat a node, but not blow a small file up into gigabytes of JSON (a "billion laughs" file). */
+const MAX_EXPANSION = 1_000_000;
+
+function parseYamlStream(text: string, file: string, firstOnly: boolean): SourceDocument[] {
   const docs: SourceDocument[] = [];
-  const composer = new Composer(yamlOptions);
-  for (const doc of composer.compose(new Parser().parse(text), true)) {
-    const error = doc.errors[0];
-    if (error) throw new CatalogError(`${file}:${lines.position(error.pos[0])}: ${error.message}`);
+  for (const chunk of yamlDocumentChunks(text)) {
     let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: 1000 });
+      value = yaml.load(chunk.text, { schema: yaml11Schema, json: true });
     } catch (err) {
-      throw new CatalogError(`${file}:${lines.position(doc.range[0])}: ${(err as Error).message}`);
+      if (!(err instanceof yaml.YAMLException)) throw err;
+      const mark = err.mark as { line: number; column: number } | undefined;
+      const where = mark ? `${chunk.line + mark.line}:${mark.column + 1}` : `${chunk.line}`;
+      throw new CatalogError(`${file}:${where}: ${err.reason}`);
     }
     if (value === null || value === undefined) continue; // empty document, e.g. after a trailing `---`
-    docs.push({ value, line: lines.line(doc.contents?.range?.[0] ?? doc.range[0]) });
+    if (chunk.text.includes('*') && expandedSize(value, new Map()) > MAX_EXPANSION) {
+      throw new CatalogError(`${file}:${chunk.line}: aliases expand the document beyond ${MAX_EXPANSION} values`);
+    }
+    docs.push({ value, line: chunk.contentLine });
     if (firstOnly) break;
   }
   return docs;
+}
+
+/** Values of `value` with every alias expanded, counted once per shared node. */
+function expandedSize(value: unknown, seen: Map<object, number>): number {
+  if (value === null || typeof value !== 'object') return 1;
+  const known = seen.get(value);
+  if (known !== undefined) return known;
+  seen.set(value, 1); // a cycle counts once
+  let size = 1;
+  for (const child of Object.values(value)) size = Math.min(size + expandedSize(child, seen), MAX_EXPANSION + 1);
+  seen.set(value, size);
+  return size;
+}
+
+interface YamlChunk {
+  readonly text: string;
+  /** 1-based line of the chunk's first line. */
+  readonly line: number;
+  /** 1-based line of the document's content (after comments and the `---` marker). */
+  readonly contentLine: number;
+}
+
+/**
+ * The documents of a YAML stream: a line starting with `---` begins one (the marker line stays in
+ * it, it may hold content), a line starting with `...` ends one; documents without content are left
+ * out. Splitting first lets `firstOnly` leave later documents unread, as upstream does.
+ */
+function* yamlDocumentChunks(text: string): Generator<YamlChunk> {
+  let chunk = { start: 0, line: 1, contentLine: 0, marked: false };
+  for (let pos = 0, line = 1; pos <= text.length; line++) {
+    const newline = text.indexOf('\n', pos);
+    const lineEnd = newline < 0 ? text.length : newline;
+    const marker = (text.startsWith('---', pos) || text.startsWith('...', pos)) && isSpaceOrEnd(text, pos + 3, lineEnd) ? text[pos] : undefined;
+    if (marker === '-' && (chunk.contentLine > 0 || chunk.marked)) {
+      if (chunk.contentLine > 0) yield { text: text.slice(chunk.start, pos), line: chunk.line, contentLine: chunk.contentLine };
+      chunk = { start: pos, line, contentLine: 0, marked: true };
+    } else if (marker === '-') {
+      chunk.marked = true;
+    } else if (marker === '.') {
+      if (chunk.contentLine > 0) yield { text: text.slice(chunk.start, pos), line: chunk.line, contentLine: chunk.contentLine };
+      chunk = { start: lineEnd + 1, line: line + 1, contentLine: 0, marked: false };
+    }
+    if (chunk.contentLine === 0 && marker !== '.' && hasContent(text, pos, lineEnd, marker === '-')) chunk.contentLine = line;
+    if (newline < 0) break;
+    pos = newline + 1;
+  }
+  if (chunk.contentLine > 0) yield { text: text.slice(chunk.start), line: chunk.line, contentLine: chunk.contentLine };
+}
+
+function isSpaceOrEnd(text: string, pos: number, lineEnd: number): boolean {
+  return pos >= lineEnd || text[pos] === ' ' || text[pos] === '\t' || text[pos] === '\r';
+}
+
+/** A line holding more than blanks, a comment, a directive or a bare document marker. */
+function hasContent(text: string, pos: number, lineEnd: number, marker: boolean): boolean {
+  let from = marker ? pos + 3 : pos;
+  if (!marker && text[pos] === '%') return false;
+  while (from < lineEnd && (text[from] === ' ' || text[from] === '\t' || text[from] === '\r')) from++;
+  return from < lineEnd && text[from] !== '#';
 }
 
 function parseJsonStream(text: string, file: string, lines: LineIndex, firstOnly: boolean): SourceDocument[] {

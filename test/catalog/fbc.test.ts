@@ -129,7 +129,7 @@ describe('file-based catalog rules', () => {
     dir = await fresh({ 'index.yaml': pkg('a') + channel('a', 'stable', ['a.v1']) });
     await rejectsWith(readFileBasedCatalog(dir), /channel stable lists a\.v1, which has no olm\.bundle/);
     dir = await fresh({ 'index.yaml': pkg('a') + '---\nschema: olm.bundle\n  bad: indent\n' });
-    await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${file(dir)}:5:9: Nested mappings are not allowed`));
+    await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${file(dir)}:6:6: bad indentation of a mapping entry$`));
     dir = await fresh({ 'index.json': '{"schema":"olm.package","name":"a"}\n{"schema":"olm.channel",}' });
     await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${join(dir, 'index.json')}:2:\\d+: invalid JSON`));
   });

@@ -162,7 +162,7 @@ describe('loader rules on generated manifests', () => {
     const broken = join(dir, 'demo', '1.0.0', 'broken.yaml');
     await writeFile(broken, 'kind: ConfigMap\nmetadata:\n  name: x\n  labels: a: b\n');
     await assert.rejects(loadPackageManifests(dir), (err: Error) => {
-      assert.equal(err.message, `${broken}:4:11: Nested mappings are not allowed in compact mappings`);
+      assert.equal(err.message, `${broken}:4:12: bad indentation of a mapping entry`);
       return true;
     });
   });
