@@ -34,22 +34,25 @@ const yaml11Schema = yaml.FAILSAFE_SCHEMA.extend({
   implicit: [
     new yaml.Type('tag:yaml.org,2002:null', {
       kind: 'scalar',
-      resolve: (s: string) => /^(?:~|[Nn]ull|NULL)?$/.test(s),
+      resolve: (s: string) => NULLS.has(s),
       construct: () => null,
     }),
     new yaml.Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (s: string) => TRUE_RE.test(s) || FALSE_RE.test(s),
-      construct: (s: string) => TRUE_RE.test(s),
+      resolve: (s: string) => TRUES.has(s) || FALSES.has(s),
+      construct: (s: string) => TRUES.has(s),
     }),
-    new yaml.Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: (s: string) => intRadix(s) !== undefined, construct: constructInt }),
-    new yaml.Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: (s: string) => FLOAT_RE.test(s), construct: constructFloat }),
+    new yaml.Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: (s: string) => NUMBER_START.test(s) && intRadix(s) !== undefined, construct: constructInt }),
+    new yaml.Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: (s: string) => NUMBER_START.test(s) && FLOAT_RE.test(s), construct: constructFloat }),
     // `<<: *base`: js-yaml merges the keys of a mapping whose key resolves to this tag.
     new yaml.Type('tag:yaml.org,2002:merge', { kind: 'scalar', resolve: (s: string) => s === '<<' }),
   ],
 });
-const TRUE_RE = /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
-const FALSE_RE = /^(?:N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
+const NULLS = new Set(['', '~', 'null', 'Null', 'NULL']);
+const TRUES = new Set(['Y', 'y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON']);
+const FALSES = new Set(['N', 'n', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF']);
+/** Numbers start with a sign, a digit or a dot: most scalars are ruled out by their first character. */
+const NUMBER_START = /^[-+.0-9]/;
 const FLOAT_RE = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*)$/;
 
 /** Radix and digits offset of a YAML 1.1 integer, undefined when `s` is none. */
@@ -264,8 +267,37 @@ export function stringList(value: unknown, what: string): string[] {
  * integer-like keys first whatever their order.
  */
 export function goJson(value: unknown): string {
-  return escapeLikeGo(writeGoJson(value));
+  const sorted = withSortedKeys(value);
+  return escapeLikeGo(sorted === HAS_INDEX_KEYS ? writeGoJson(value) : JSON.stringify(sorted));
 }
+
+const HAS_INDEX_KEYS = Symbol('object with integer-like keys');
+
+/**
+ * A copy whose objects have their keys inserted in sorted order, so the native JSON.stringify writes
+ * them sorted; HAS_INDEX_KEYS when an object has an integer-like key, which JS always iterates first.
+ */
+function withSortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = withSortedKeys(value[i]);
+      if (item === HAS_INDEX_KEYS) return HAS_INDEX_KEYS;
+      out[i] = item;
+    }
+    return out;
+  }
+  if (!isMapping(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    if (INDEX_KEY.test(key)) return HAS_INDEX_KEYS;
+    const item = withSortedKeys(value[key]);
+    if (item === HAS_INDEX_KEYS) return HAS_INDEX_KEYS;
+    out[key] = item;
+  }
+  return out;
+}
+const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
 
 /** Go's encoding/json HTML-safe escaping applied to JSON text (the characters only occur in strings). */
 export function escapeLikeGo(json: string): string {
