@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
 import { isInImagePathWithin, normalizeInImagePath } from '../catalog/image/extract.js';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
-import { catalogImages, type Catalog } from '../catalog/model.js';
+import { bundlesWithImage, catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { catalogSourceYaml } from '../cluster/catalog-source.js';
 import { imageContentSourcePolicies } from '../cluster/icsp.js';
@@ -19,7 +19,7 @@ import { resourceNameFrom } from '../cluster/names.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
-import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
+import { mirrorMapping, mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 
@@ -82,8 +82,7 @@ export function catalogMappings(catalogRef: ImageReference, images: readonly str
   for (const image of images) {
     let entry: MappingEntry;
     try {
-      const source = parseReference(image);
-      entry = { source, target: mirrorTarget(source, dest, maxComponents) };
+      entry = mirrorMapping(image, dest, maxComponents);
     } catch (err) {
       // One unusable image (bad reference, target name too long) is reported; the others are mirrored.
       invalid.push({ image, reason: (err as Error).message });
@@ -145,7 +144,7 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   // Only images are needed: leave the (large) CSV and bundle manifests unread.
   const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
-  for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
+  for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason} (bundle ${bundlesWithImage(catalog, bad.image).join(', ')})\n`);
   for (const { target, sources } of sharedTargets(mappings)) {
     out.stderr.write(`warning: ${sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(target)}, which can hold `
       + 'only one of them (target names leave out the source registry and join the components beyond --max-components)\n');

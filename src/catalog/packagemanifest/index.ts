@@ -11,6 +11,7 @@ import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js
 import { channelEntryRows, entriesFromRows } from '../graph.js';
 import type { Bundle, Catalog, Channel, Package } from '../model.js';
 import { csvFacts, csvName, packageProperty, type CsvFacts, type KubeObject } from './csv.js';
+import { InvalidReferenceError, parseReference } from '../../reference/reference.js';
 import { compareCodeUnits } from '../../util/compare.js';
 
 interface LoadedBundle {
@@ -207,7 +208,21 @@ function loadBundle(file: string, order: number, csv: KubeObject, siblings: read
   for (const unset of facts.relatedImagesWithoutImage) {
     warnings.push(`${where}: spec.relatedImages[${unset}] has no image: the bundle gets an empty related image, which is not mirrored`);
   }
+  for (const { image } of facts.relatedImages) {
+    const problem = image === '' ? undefined : referenceProblem(image);
+    if (problem) warnings.push(`${where}: related image ${image} is no valid image reference (${problem}): it cannot be mirrored`);
+  }
   return { file, order, facts, ...(interned ? { manifests: bundleManifests(csv, objects, interned) } : {}) };
+}
+
+function referenceProblem(image: string): string | undefined {
+  try {
+    parseReference(image);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) return err.reason;
+    throw err;
+  }
 }
 
 /** The bundle of a CSV: the first document of every file beside it that has a kind, other CSVs left out. */
