@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CatalogError } from './documents.js';
 import { readFileBasedCatalog } from './fbc/index.js';
 import type { Catalog } from './model.js';
-import { loadPackageManifests } from './packagemanifest/index.js';
+import { loadPackageManifestFolder, skippedPackagesMessage } from './packagemanifest/index.js';
 import { readCatalogDatabase } from './sqlite/index.js';
 import { compareCodeUnits } from '../util/compare.js';
 
@@ -18,17 +18,29 @@ const FBC_SCHEMA = /^schema:[ \t]*["']?olm\.|"schema"\s*:\s*"olm\./m;
 export interface OpenedCatalog {
   readonly format: CatalogFormat;
   readonly catalog: Catalog;
+  /** What a permissive load of a package manifest folder left out, and why (empty otherwise). */
+  readonly errors: readonly string[];
 }
 
-export async function openCatalog(path: string, opts: { manifests?: boolean } = {}): Promise<OpenedCatalog> {
+export interface OpenCatalogOptions {
+  /** Keep each bundle's CSV and manifests (csvJson, objects); default true. */
+  manifests?: boolean;
+  /** A package manifest folder loads with its packages that have problems left out (named in `errors`); other formats are read whole or not at all. */
+  permissive?: boolean;
+}
+
+export async function openCatalog(path: string, opts: OpenCatalogOptions = {}): Promise<OpenedCatalog> {
   const format = await detectCatalogFormat(path);
   switch (format) {
     case 'sqlite':
-      return { format, catalog: readCatalogDatabase(path, opts) };
+      return { format, catalog: readCatalogDatabase(path, opts), errors: [] };
     case 'fbc':
-      return { format, catalog: await readFileBasedCatalog(path, opts) };
-    case 'package-manifests':
-      return { format, catalog: await loadPackageManifests(path) };
+      return { format, catalog: await readFileBasedCatalog(path, opts), errors: [] };
+    case 'package-manifests': {
+      const load = await loadPackageManifestFolder(path, opts);
+      const left = load.skippedPackages.length > 0 ? [skippedPackagesMessage(load.skippedPackages)] : [];
+      return { format, catalog: load.catalog, errors: [...load.errors, ...left] };
+    }
   }
 }
 

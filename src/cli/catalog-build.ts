@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
-import { loadPackageManifestFolder, type PackageManifestsLoad } from '../catalog/packagemanifest/index.js';
+import { loadPackageManifestFolder, skippedPackagesMessage, type PackageManifestsLoad } from '../catalog/packagemanifest/index.js';
 import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
@@ -83,9 +83,7 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
 function report(load: PackageManifestsLoad, stderr: NodeJS.WritableStream): void {
   for (const warning of load.warnings) stderr.write(`warning: ${warning}\n`);
   for (const error of load.errors) stderr.write(`error: ${error}\n`);
-  if (load.skippedPackages.length > 0) {
-    stderr.write(`error: left out ${load.skippedPackages.length} package(s) that could not be loaded: ${load.skippedPackages.join('; ')}\n`);
-  }
+  if (load.skippedPackages.length > 0) stderr.write(`error: ${skippedPackagesMessage(load.skippedPackages)}\n`);
 }
 
 /** A --from-dir that is no folder is unusable input: exit 2, nothing done. */

@@ -14,7 +14,7 @@ import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogListFlags extends RegistryFlags {
   package?: string;
@@ -22,6 +22,7 @@ export interface CatalogListFlags extends RegistryFlags {
   images: boolean;
   output: 'table' | 'json';
   indexFilterByOs: string;
+  permissive?: boolean;
 }
 
 const HELP = `
@@ -49,7 +50,8 @@ export function catalogListCommand(): Command {
     .option('--images', 'list the images of each bundle', false)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
-      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
+      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
+    .option('--permissive', 'a package manifests folder: list the packages that load, name those that do not (exit status 1)');
   addRegistryFlags(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
@@ -59,8 +61,10 @@ export function catalogListCommand(): Command {
 }
 
 
-export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
-  const catalog = await loadCatalog(src, flags);
+export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream, stderr = process.stderr): Promise<void> {
+  const { catalog, errors } = await loadCatalog(src, flags);
+  for (const error of errors) stderr.write(`error: ${error}\n`);
+  if (errors.length > 0) process.exitCode = ExitCode.Failed;
   const filter: ListingFilter = { package: flags.package, bundle: flags.bundle };
   try {
     stdout.write(`${render(catalog, filter, flags)}\n`);
@@ -103,9 +107,9 @@ function imagesTable(rows: ImageRow[]): string {
   return formatTable(['PACKAGE', 'BUNDLE', 'NAME', 'IMAGE'], rows.map((r) => [r.package, r.bundle, r.name, r.image]));
 }
 
-async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalog> {
+async function loadCatalog(src: string, flags: CatalogListFlags): Promise<{ catalog: Catalog; errors: readonly string[] }> {
   // Listing needs no CSV or bundle manifests: leave them unread.
-  if (existsSync(src)) return (await openCatalog(src, { manifests: false })).catalog;
+  if (existsSync(src)) return openCatalog(src, { manifests: false, permissive: flags.permissive ?? false });
   let ref;
   try {
     ref = parseReference(src);
@@ -119,7 +123,7 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
   const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   try {
     const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
-    return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
+    return await openCatalog(pulled.localPath, { manifests: false });
   } finally {
     await client.close();
     await rm(workDir, { recursive: true, force: true });

@@ -12,9 +12,15 @@ import { compareCodeUnits } from '../../util/compare.js';
 const INDEX_IGNORE = '.indexignore';
 
 export interface ReadFbcOptions {
-  /** Decode each bundle's olm.bundle.object manifests into csvJson/objects; default true. */
+  /**
+   * Decode each bundle's olm.bundle.object manifests into csvJson/objects; default true. Without them,
+   * the manifest-sized properties (olm.bundle.object, olm.csv.metadata) are left out as well.
+   */
   manifests?: boolean;
 }
+
+/** Properties that hold (parts of) a bundle's manifests, often tens of kilobytes each. */
+const MANIFEST_PROPERTIES = new Set(['olm.bundle.object', 'olm.csv.metadata']);
 
 type Doc = Record<string, unknown>;
 
@@ -24,6 +30,9 @@ interface Located<T> {
   readonly file: string;
   readonly value: T;
 }
+
+/** A bundle as its olm.bundle document says, before its channel entry adds the upgrade edges. */
+type BundleContent = Omit<Bundle, 'replaces' | 'skips' | 'skipRange' | 'deprecated'>;
 
 interface FbcChannelEntry {
   name: string;
@@ -35,7 +44,7 @@ interface FbcChannelEntry {
 export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {}): Promise<Catalog> {
   const packages = new Map<string, Located<Doc>>();
   const channels: Located<Doc>[] = [];
-  const bundles: Located<Doc>[] = [];
+  const bundles: Located<BundleContent>[] = [];
   const deprecatedBundles = new Set<string>();
   const root = await catalogRoot(dir);
   for (const file of await catalogFiles(root)) {
@@ -61,7 +70,8 @@ export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {
           channels.push(located);
           break;
         case 'olm.bundle':
-          bundles.push(located);
+          // Read now, so the document itself (its manifests, its file's text) need not be kept.
+          bundles.push({ at, file, value: await bundleContent(located, opts.manifests ?? true ? root : undefined) });
           break;
         case 'olm.deprecations':
           for (const name of deprecatedBundleNames(value, at)) deprecatedBundles.add(`${requiredString(value, 'package', at)}\0${name}`);
@@ -75,16 +85,15 @@ export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {
       }
     }
   }
-  return { packages: await assemble(packages, channels, bundles, deprecatedBundles, opts.manifests ?? true ? root : undefined) };
+  return { packages: assemble(packages, channels, bundles, deprecatedBundles) };
 }
 
-async function assemble(
+function assemble(
   packageDocs: Map<string, Located<Doc>>,
   channelDocs: Located<Doc>[],
-  bundleDocs: Located<Doc>[],
+  bundleDocs: Located<BundleContent>[],
   deprecated: ReadonlySet<string>,
-  manifestsRoot: CatalogRoot | undefined,
-): Promise<Package[]> {
+): Package[] {
   const channelsByPackage = new Map<string, { name: string; entries: FbcChannelEntry[]; at: string }[]>();
   for (const { at, value } of channelDocs) {
     const pkg = requiredString(value, 'package', at);
@@ -96,12 +105,11 @@ async function assemble(
     list.push({ name, entries: channelEntries(value, at), at });
     channelsByPackage.set(pkg, list);
   }
-  const bundlesByPackage = new Map<string, Map<string, Located<Doc>>>();
+  const bundlesByPackage = new Map<string, Map<string, Located<BundleContent>>>();
   for (const doc of bundleDocs) {
-    const pkg = requiredString(doc.value, 'package', doc.at);
-    const name = requiredString(doc.value, 'name', doc.at);
+    const { package: pkg, name } = doc.value;
     if (!packageDocs.has(pkg)) throw new CatalogError(`${doc.at}: bundle ${name} belongs to package ${pkg}, which has no olm.package`);
-    const byName = bundlesByPackage.get(pkg) ?? new Map<string, Located<Doc>>();
+    const byName = bundlesByPackage.get(pkg) ?? new Map<string, Located<BundleContent>>();
     const twin = byName.get(name);
     if (twin) throw new CatalogError(`${doc.at}: package ${pkg} bundle ${name} is already defined at ${twin.at}`);
     byName.set(name, doc);
@@ -111,7 +119,7 @@ async function assemble(
   const packages: Package[] = [];
   for (const [name, { at, value }] of packageDocs) {
     const fbcChannels = channelsByPackage.get(name) ?? [];
-    const bundleDocsOfPackage = bundlesByPackage.get(name) ?? new Map<string, Located<Doc>>();
+    const bundleDocsOfPackage = bundlesByPackage.get(name) ?? new Map<string, Located<BundleContent>>();
     const channels: Channel[] = fbcChannels.map((c) => {
       for (const e of c.entries) {
         if (!bundleDocsOfPackage.has(e.name)) throw new CatalogError(`${c.at}: package ${name} channel ${c.name} lists ${e.name}, which has no olm.bundle`);
@@ -125,7 +133,13 @@ async function assemble(
     for (const [bundleName, doc] of bundleDocsOfPackage) {
       const entry = firstEntry.get(bundleName);
       if (!entry) throw new CatalogError(`${doc.at}: package ${name} bundle ${bundleName} is not in any channel`);
-      bundles.push(await toBundle(doc, name, entry, deprecated.has(`${name}\0${bundleName}`), manifestsRoot));
+      bundles.push({
+        ...doc.value,
+        ...(entry.replaces ? { replaces: entry.replaces } : {}),
+        skips: entry.skips,
+        ...(entry.skipRange ? { skipRange: entry.skipRange } : {}),
+        ...(deprecated.has(`${name}\0${bundleName}`) ? { deprecated: true } : {}),
+      });
     }
     const declared = optionalString(value.defaultChannel, `${at}: defaultChannel`);
     const defaultChannel = declared ?? (channels.length === 1 ? channels[0]!.name : '');
@@ -177,10 +191,11 @@ function withDepths(entries: readonly FbcChannelEntry[], head: string): ChannelE
 }
 
 /** `manifestsRoot`: the catalog folder when olm.bundle.object manifests are decoded, undefined to leave them out. */
-async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: FbcChannelEntry, deprecated: boolean, manifestsRoot: CatalogRoot | undefined): Promise<Bundle> {
-  const name = value.name as string;
-  // Without manifests, olm.bundle.object values (often megabytes of base64) are not even re-encoded.
-  const properties = propertiesOf(value, at).filter((p) => manifestsRoot !== undefined || p.type !== 'olm.bundle.object');
+async function bundleContent({ at, file, value }: Located<Doc>, manifestsRoot: CatalogRoot | undefined): Promise<BundleContent> {
+  const name = requiredString(value, 'name', at);
+  const pkg = requiredString(value, 'package', at);
+  // Without manifests, olm.bundle.object and olm.csv.metadata values (often megabytes) are not even re-encoded.
+  const properties = propertiesOf(value, at).filter((p) => manifestsRoot !== undefined || !MANIFEST_PROPERTIES.has(p.type));
   const values = (type: string): Doc[] => properties.filter((p) => p.type === type).map((p) => p.parsed);
   const packageProperty = values('olm.package')[0];
   const gvk = (p: Doc): Api => ({ group: String(p.group ?? ''), version: String(p.version ?? ''), kind: String(p.kind ?? ''), plural: '' });
@@ -192,24 +207,19 @@ async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: F
   ];
   const manifests = manifestsRoot ? await bundleObjects(values('olm.bundle.object'), manifestsRoot, dirname(file), `${at}: bundle ${name}`) : undefined;
   const csvJson = manifests?.find((o) => (JSON.parse(o) as Doc).kind === 'ClusterServiceVersion');
-  const image = optionalString(value.image, `${at}: image`) ?? '';
-  return {
+  // A copy of what is kept: strings cut out of a parsed file keep the whole file's text alive in V8.
+  const facts = JSON.parse(JSON.stringify({
     name,
     package: pkg,
     version: typeof packageProperty?.version === 'string' ? packageProperty.version : '',
-    image,
-    ...(entry.replaces ? { replaces: entry.replaces } : {}),
-    skips: entry.skips,
-    ...(entry.skipRange ? { skipRange: entry.skipRange } : {}),
+    image: optionalString(value.image, `${at}: image`) ?? '',
     relatedImages: relatedImagesOf(value, at),
     providedApis: values('olm.gvk').map(gvk),
     requiredApis,
     properties: properties.map(({ type, value: v }) => ({ type, value: v })),
     dependencies,
-    ...(csvJson ? { csvJson } : {}),
-    ...(manifests ? { objects: manifests } : {}),
-    ...(deprecated ? { deprecated: true } : {}),
-  };
+  })) as BundleContent;
+  return { ...facts, ...(csvJson ? { csvJson } : {}), ...(manifests ? { objects: manifests } : {}) };
 }
 
 function propertiesOf(bundle: Doc, at: string): (TypedValue & { parsed: Doc })[] {

@@ -134,6 +134,11 @@ export async function loadPackageManifestFolder(dir: string, opts: LoadPackageMa
   return { catalog: { packages: kept }, errors: problems.messages, skippedPackages, warnings, manifestsOf };
 }
 
+/** What a permissive load says about the packages it left out. */
+export function skippedPackagesMessage(skippedPackages: readonly string[]): string {
+  return `left out ${skippedPackages.length} package(s) that could not be loaded: ${skippedPackages.join('; ')}`;
+}
+
 /** Problems of a load, each attributed to the package folder (first folder under the root) it happened in. */
 class Problems {
   readonly messages: string[] = [];
