@@ -13,6 +13,20 @@ export class CatalogError extends Error {
   override name = 'CatalogError';
 }
 
+/** A wrong value under a mapping key: the reader that has the file's text adds the key's line to `detail`. */
+export class FieldError extends CatalogError {
+  constructor(readonly key: string, readonly where: string, readonly detail: string) {
+    super(`${where}: ${detail}`);
+  }
+}
+
+/** 1-based line of the first `key:` (YAML) or `"key":` (JSON) in `text`, undefined when there is none. */
+export function keyLine(text: string, key: string): number | undefined {
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const match = new RegExp(`^[ \\t]*(?:- )?(?:"${escaped}"|'${escaped}'|${escaped})[ \\t]*:|"${escaped}"\\s*:`, 'm').exec(text);
+  return match ? text.slice(0, match.index).split('\n').length : undefined;
+}
+
 export interface SourceDocument {
   readonly value: unknown;
   /** 1-based line where the document starts. */

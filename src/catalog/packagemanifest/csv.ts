@@ -1,6 +1,6 @@
 // What upstream derives from a bundle's ClusterServiceVersion and CRDs (pkg/registry/bundle.go,
 // csv.go, pkg/sqlite/load.go): related images, provided/required APIs, properties, dependencies.
-import { CatalogError, escapeLikeGo, goJson, isMapping, optionalString, stringList } from '../documents.js';
+import { CatalogError, escapeLikeGo, FieldError, goJson, isMapping, optionalString, stringList } from '../documents.js';
 import type { Api, RelatedImage, TypedValue } from '../model.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -122,7 +122,7 @@ function relatedImagesOf(spec: KubeObject, where: string): { images: RelatedImag
     });
   }
   const related = spec.relatedImages ?? [];
-  if (!Array.isArray(related)) throw new CatalogError(`${where}: spec.relatedImages: expected a list of {name, image}, got ${JSON.stringify(related)}`);
+  if (!Array.isArray(related)) throw new FieldError('relatedImages', where, `spec.relatedImages: expected a list of {name, image}, got ${JSON.stringify(related)}`);
   const unset: number[] = [];
   related.forEach((entry, i) => {
     if (!isMapping(entry)) throw new CatalogError(`${where}: spec.relatedImages[${i}] must be a mapping with "image"`);

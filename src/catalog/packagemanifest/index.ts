@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, relative, sep } from 'node:path';
-import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js';
+import { CatalogError, FieldError, goJson, isMapping, keyLine, parseDocuments } from '../documents.js';
 import { channelEntryRows, entriesFromRows } from '../graph.js';
 import type { Bundle, Catalog, Channel, Package } from '../model.js';
 import { csvFacts, csvName, packageProperty, type CsvFacts, type KubeObject } from './csv.js';
@@ -209,7 +209,7 @@ function loadBundle(file: string, order: number, csv: KubeObject, siblings: read
   const objects = bundleObjects(name, siblings, firstDocs);
   const where = `bundle ${name} (${file})`;
   // A copy: strings cut out of a parsed file keep the whole file's text alive in V8.
-  const facts = JSON.parse(JSON.stringify(csvFacts(csv, objects, where, dirname(file)))) as CsvFacts;
+  const facts = JSON.parse(JSON.stringify(withKeyLine(file, name, () => csvFacts(csv, objects, where, dirname(file))))) as CsvFacts;
   for (const unset of facts.relatedImagesWithoutImage) {
     warnings.push(`${where}: spec.relatedImages[${unset}] has no image: the bundle gets an empty related image, which is not mirrored`);
   }
@@ -218,6 +218,17 @@ function loadBundle(file: string, order: number, csv: KubeObject, siblings: read
     if (problem) warnings.push(`${where}: related image ${image} is no valid image reference (${problem}): it cannot be mirrored`);
   }
   return { file, order, facts, ...(interned ? { manifests: bundleManifests(csv, objects, interned) } : {}) };
+}
+
+/** Runs `read`; a FieldError gets the line of its key in the CSV `file` (looked up only then: the text is not kept). */
+function withKeyLine<T>(file: string, bundle: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof FieldError)) throw err;
+    const line = keyLine(readFileSync(file, 'utf8'), err.key);
+    throw new CatalogError(`bundle ${bundle} (${file}${line === undefined ? '' : `:${line}`}): ${err.detail}`);
+  }
 }
 
 function referenceProblem(image: string): string | undefined {
