@@ -25,8 +25,13 @@ sqlite3 read it. The image holds it at /bundles.db with the label
 operators.operatorframework.io.index.database.v1=/bundles.db; it carries data only (no server),
 and the same database always gives the same image digest.
 
+Every problem is listed with its file and line. Without --permissive any problem means no database
+(exit 1); with it, the packages that could not be loaded are named and left out, the rest is written,
+and the exit status is still 1. Warnings (e.g. a related image without image:) do not change it.
+
 Examples:
   olm-mirror catalog build --from-dir ./manifests --to-db bundles.db
+  olm-mirror catalog build --from-dir ./manifests --to-db bundles.db --permissive
   olm-mirror catalog build --from-dir ./manifests --to mirror.example.com:5000/olm/catalog:v1 -a auth.json
   olm-mirror catalog build --from-dir ./manifests --to mirror.example.com/olm/catalog:v1 --platform linux/amd64 --platform linux/arm64
 `;

@@ -134,20 +134,22 @@ describe('upstream manifests/', { skip: fixturesMissing() }, () => {
   });
 });
 
+/** Generated cases, each in its own folder under one temporary root. */
+let root: string;
+let n = 0;
+const fresh = async (): Promise<string> => {
+  const dir = join(root, `case-${n++}`);
+  await mkdir(dir);
+  return dir;
+};
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
 describe('loader rules on generated manifests', () => {
-  let root: string;
-  let n = 0;
-  const fresh = async (): Promise<string> => {
-    const dir = join(root, `case-${n++}`);
-    await mkdir(dir);
-    return dir;
-  };
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-'));
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
 
   test('an owned CRD missing from the bundle folder fails naming the CSV and the CRD', async () => {
     const dir = await fresh();
@@ -226,13 +228,6 @@ describe('loader rules on generated manifests', () => {
 });
 
 describe('related images, permissive loads and manifests read again', () => {
-  let root: string;
-  let n = 0;
-  const fresh = async (): Promise<string> => {
-    const dir = join(root, `case-${n++}`);
-    await mkdir(dir);
-    return dir;
-  };
   /** A one-bundle package whose CSV is `csv` changed by `edit`. */
   const writeEdited = async (dir: string, pkg: string, edit: (csv: Record<string, any>) => void): Promise<string> => {
     await writePackage(dir, pkg, { stable: `${pkg}.v1` }, [{ name: `${pkg}.v1`, version: '1.0.0', relatedImages: ['quay.io/a/operand:1'] }]);
@@ -242,12 +237,6 @@ describe('related images, permissive loads and manifests read again', () => {
     await writeFile(file, stringify(csv));
     return file;
   };
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-related-'));
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
 
   test('relatedImages that is a string is an error naming the file, the line and the bundle', async () => {
     const dir = await fresh();
