@@ -33,6 +33,17 @@ export interface CatalogLoadBenchResult {
 
 const SHAPE = { packages: 500, versions: 5, fbcPackages: 267, fbcBundles: 20 };
 
+/**
+ * The same two measurements with the loaders as they were before they read YAML with js-yaml (the
+ * `yaml` package's document API, every file's first document kept at once): this benchmark run on
+ * commit 68a56ee on the shared 2-core machine (load average about 8, so wall times are inflated),
+ * 2026-12-01. The ratios below compare against these.
+ */
+const BEFORE: Record<'packageManifests' | 'fileBasedCatalog', Omit<Measurement, 'bundles'>> = {
+  packageManifests: { ms: 215_450, cpuMs: 142_910, rssMb: 2367 },
+  fileBasedCatalog: { ms: 36_317, cpuMs: 18_220, rssMb: 727 },
+};
+
 export async function runCatalogLoadBench(): Promise<CatalogLoadBenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'olm-mirror-bench-catalog-'));
   try {
@@ -72,12 +83,18 @@ async function measureHere(what: string, args: string[]): Promise<Measurement> {
 }
 
 export function formatCatalogLoadBench(r: CatalogLoadBenchResult): string {
-  const line = (label: string, m: Measurement): string =>
+  const line = (label: string, m: Omit<Measurement, 'bundles'>): string =>
     `  ${label.padEnd(44)} ${(m.ms / 1000).toFixed(2).padStart(6)} s wall ${(m.cpuMs / 1000).toFixed(2).padStart(6)} s CPU ${m.rssMb.toFixed(0).padStart(5)} MB peak RSS`;
+  const ratios = (now: Measurement, before: Omit<Measurement, 'bundles'>): string =>
+    `  ${'  vs before'.padEnd(44)} ${(before.ms / now.ms).toFixed(1).padStart(6)} x faster ${(before.cpuMs / now.cpuMs).toFixed(1).padStart(4)} x less CPU ${(before.rssMb / now.rssMb).toFixed(1).padStart(5)} x less memory`;
   return [
     `catalog load: ${SHAPE.packages} packages x ${SHAPE.versions} versions of package manifests; a ${r.fileBasedCatalog.megabytes} MB file-based catalog of ${r.fileBasedCatalog.bundles} bundles`,
     line('package manifests -> SQLite database', r.packageManifests),
+    line('  before', BEFORE.packageManifests),
+    ratios(r.packageManifests, BEFORE.packageManifests),
     line(`file-based catalog read (${r.fileBasedCatalog.megabytes} MB)`, r.fileBasedCatalog),
+    line('  before', BEFORE.fileBasedCatalog),
+    ratios(r.fileBasedCatalog, BEFORE.fileBasedCatalog),
   ].join('\n');
 }
 
