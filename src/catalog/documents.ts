@@ -61,6 +61,8 @@ const yaml11Schema = yaml.FAILSAFE_SCHEMA.extend({
     // `<<: *base`: js-yaml merges the keys of a mapping whose key resolves to this tag.
     new yaml.Type('tag:yaml.org,2002:merge', { kind: 'scalar', resolve: (s: string) => s === '<<' }),
   ],
+  // Any other tag (`!foo`) leaves the node's value as it would be untagged, as the yaml package did.
+  explicit: (['scalar', 'sequence', 'mapping'] as const).map((kind) => new yaml.Type('', { kind, multi: true, construct: (data: unknown) => data })),
 });
 const NULLS = new Set(['', '~', 'null', 'Null', 'NULL']);
 const TRUES = new Set(['Y', 'y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON']);

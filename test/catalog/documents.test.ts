@@ -46,6 +46,10 @@ describe('YAML 1.1 scalars as go-yaml v2 reads them', () => {
     assert.deepEqual(first('y: 1\nn: 2\n'), { true: 1, false: 2 });
   });
 
+  test('explicit tags: the standard ones apply, unknown ones leave the value as it is', () => {
+    assert.deepEqual(first('a: !!str 12\nb: !!int "7"\nc: !foo 12\nd: !foo [1, x]\ne: !foo {f: on}\n'), { a: '12', b: 7, c: '12', d: [1, 'x'], e: { f: true } });
+  });
+
   test('aliases that expand a small file enormously are refused', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => {
       const prev = String.fromCharCode(97 + i);
@@ -60,6 +64,10 @@ describe('document streams', () => {
   test('documents split at --- lines; empty ones skipped; lines point at the content', () => {
     const docs = parseDocuments('# comment\n---\n---\nkind: A\n--- {kind: B}\n...\n%YAML 1.1\n---\n# c\nkind: C\n', 'f.yaml');
     assert.deepEqual(docs, [{ value: { kind: 'A' }, line: 4 }, { value: { kind: 'B' }, line: 5 }, { value: { kind: 'C' }, line: 10 }]);
+  });
+
+  test('CRLF line ends', () => {
+    assert.deepEqual(parseDocuments('kind: A\r\nlist:\r\n- x\r\n---\r\nkind: B\r\n', 'f.yaml').map((d) => d.value), [{ kind: 'A', list: ['x'] }, { kind: 'B' }]);
   });
 
   test('with firstOnly, a broken later document is never read; errors in later documents name their own line', () => {
