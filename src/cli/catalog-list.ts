@@ -51,7 +51,7 @@ export function catalogListCommand(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
-    .option('--permissive', 'a package manifests folder: list the packages that load, name those that do not (exit status 1)');
+    .option('--permissive', 'a catalog folder: list the packages that load, name those that do not (exit status 1)');
   addRegistryFlags(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
