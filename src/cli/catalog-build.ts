@@ -9,6 +9,7 @@ import { loadPackageManifestFolder, skippedPackagesMessage, type PackageManifest
 import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogBuildFlags extends RegistryFlags {
@@ -75,7 +76,7 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
     try {
       const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
       if (tempDir !== undefined) write(dbPath);
-      const built = await buildCatalogImage(client, { dbPath, target, platforms });
+      const built = await buildCatalogImage(new RegistryStores(client).destination(target), { dbPath, target, platforms });
       stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
     } finally {
       await client.close();

@@ -2,20 +2,19 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
+import { CredentialStore } from '../auth/credentials.js';
+import { OlmMirrorError } from '../errors.js';
+import { parseArchiveSize } from '../transport/archive/format.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 
-/** Exit codes scripts can rely on. */
-export const ExitCode = {
-  Ok: 0,
-  /** Some work failed (images not mirrored, catalog unreadable, ...). */
-  Failed: 1,
-  /** Bad flags, or a mapping, credentials or CA file that cannot be used: nothing was done. */
-  Usage: 2,
-} as const;
+export { ExitCode } from '../errors.js';
 
 /** Bad flags or input found by a command's own checks: exit code 2, nothing done. */
-export class UsageError extends Error {}
+export class UsageError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
 
 export interface RegistryFlags {
   registryConfig?: string;
@@ -45,6 +44,15 @@ export function regexArgument(value: string): string {
   return value;
 }
 
+/** Argument parser for archive sizes (`4GiB`, `700MiB`): a bad size is a usage error. */
+export function archiveSizeArgument(value: string): number {
+  try {
+    return parseArchiveSize(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */
 export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
   return cmd
@@ -56,15 +64,19 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
       .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
 }
 
+/** --report FILE, for every command that mirrors. */
+export function addReportFlag(cmd: Command): Command {
+  return cmd.option('--report <file>', 'write a JSON report of every image (source, destination, digest, status, bytes, error) '
+    + 'and, when images failed, FILE.failed-mapping.txt to retry just them with -f');
+}
+
 /**
  * Client options from the shared flags. Credential and CA files that cannot be read are bad input
  * (exit 2, nothing contacted); what the credential file holds but olm-mirror cannot use is said on `warn`.
  */
 export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: string) => void = (line) => process.stderr.write(line))
   : Promise<RegistryClientOptions> {
-  const credentials = await CredentialStore.load({ authFile: flags.registryConfig }).catch((err: unknown) => {
-    throw err instanceof CredentialFileError ? new UsageError(err.message) : err;
-  });
+  const credentials = await CredentialStore.load({ authFile: flags.registryConfig });
   for (const warning of credentials.warnings) warn(`warning: ${warning}\n`);
   for (const file of flags.certificateAuthority ?? []) {
     await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {

@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 import { formatReference } from '../reference/reference.js';
 import type { ClientEvent } from '../registry/client.js';
+import { countAttachments } from './attachments.js';
 import type { MirrorEvent, MirrorResult } from './execute.js';
 import { count, formatBytes, formatDuration, formatRate } from './format.js';
 import { describeMapping } from './mapping.js';
@@ -162,6 +163,8 @@ export function summaryText(plan: Plan, result?: MirrorResult): string {
       `${skipped} skipped (${result.present.length} already present, ${plan.skipped.length} on request), ` +
       `${result.failed.length + plan.failed.length} failed` +
       (result.notStarted.length > 0 ? `, ${result.notStarted.length} not attempted` : ''));
+    const attached = attachmentsLine(plan, result);
+    if (attached) lines.push(attached);
     lines.push(`info: blobs: ${result.blobsUploaded} uploaded (${formatBytes(result.bytesUploaded)}), ` +
       `${result.blobsMounted} mounted (${formatBytes(result.bytesMounted)}), ` +
       `${plan.totals.blobsPresent} already present (${formatBytes(plan.totals.bytesPresent)}); ${count(result.manifestsPushed, 'manifest')} pushed`);
@@ -177,4 +180,17 @@ export function summaryText(plan: Plan, result?: MirrorResult): string {
       'fix the errors above, or pass --skip-missing (missing sources) or --continue-on-error (mirror the rest)');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `info: attached artifacts among them: 2 signatures, 1 SBOM (2 mirrored, 1 already present, 0 failed)`; undefined without any. */
+function attachmentsLine(plan: Plan, result: MirrorResult): string | undefined {
+  const failed = [...plan.failed, ...result.failed.map((f) => f.image), ...result.notStarted];
+  const all = [...result.written, ...result.present, ...failed];
+  const counts = countAttachments(all);
+  const nouns = { signature: ['signature', 'signatures'], attestation: ['attestation', 'attestations'], sbom: ['SBOM', 'SBOMs'], referrer: ['referrers index', 'referrers indexes'] };
+  const kinds = (Object.keys(counts) as (keyof typeof counts)[]).filter((k) => counts[k] > 0);
+  if (kinds.length === 0) return undefined;
+  const tally = (list: readonly { attachment?: string }[]) => list.filter((i) => i.attachment !== undefined).length;
+  return `info: attached artifacts among them: ${kinds.map((k) => `${counts[k]} ${nouns[k][counts[k] === 1 ? 0 : 1]}`).join(', ')} ` +
+    `(${tally(result.written)} mirrored, ${tally(result.present)} already present, ${tally(failed)} failed)`;
 }

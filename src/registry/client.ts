@@ -3,20 +3,21 @@
 import type { Readable } from 'node:stream';
 import type { CredentialStore } from '../auth/credentials.js';
 import type { ImageReference } from '../reference/reference.js';
-import { Authenticator, repositoryScope, type LookupOptions } from './auth.js';
+import type { LookupOptions, ReferrerDescriptor } from '../transport/store.js';
+import { Authenticator, repositoryScope } from './auth.js';
 import { blobSize, getBlob } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
 import type { BackoffPolicy } from './retry.js';
+import { listReferrers } from './referrers.js';
 import { Session, type CallSpec, type ClientEvent } from './session.js';
 import { header, readText, Transport } from './transport.js';
 import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
-export type { LookupOptions } from './auth.js';
 export type { ClientEvent } from './session.js';
-export type { FetchedManifest, ManifestHead } from './manifests.js';
+export type { FetchedManifest } from './manifests.js';
 
 export interface RegistryClientOptions {
   /** Anonymous when absent or without a match. */
@@ -134,6 +135,11 @@ export class RegistryClient {
       if (!page.next) return tags;
       target = page.next;
     }
+  }
+
+  /** The manifests whose `subject` is `ref.digest` (OCI referrers API); undefined when the registry has no such API. */
+  referrers(ref: ImageReference): Promise<ReferrerDescriptor[] | undefined> {
+    return listReferrers(this.session, ref);
   }
 
   /** Closes every connection; the client cannot be used afterwards. */

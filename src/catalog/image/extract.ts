@@ -6,6 +6,7 @@
 // are resolved inside the image root, and every parent folder is resolved through symlinks on disk
 // and checked to still be inside the target before anything is created in it.
 // Memory does not grow with layer size: file contents are piped straight to disk.
+import { OlmMirrorError } from '../../errors.js';
 import { createWriteStream } from 'node:fs';
 import { chmod, link, lstat, mkdir, readdir, realpath, rm, symlink, unlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
@@ -24,10 +25,9 @@ export interface ExtractOptions {
 }
 
 /** A layer could not be extracted: unsafe entry, corrupt data, or an unsupported format. */
-export class LayerExtractionError extends Error {
+export class LayerExtractionError extends OlmMirrorError {
   constructor(readonly layer: string, readonly entry: string | undefined, reason: string) {
-    super(entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`);
-    this.name = 'LayerExtractionError';
+    super('input', entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`);
   }
 }
 
