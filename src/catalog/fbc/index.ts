@@ -259,7 +259,7 @@ async function bundleContent({ at, file, value }: Located<Doc>, manifestsRoot: C
   const name = requiredString(value, 'name', at);
   const pkg = requiredString(value, 'package', at);
   // Without manifests, olm.bundle.object and olm.csv.metadata values (often megabytes) are not even re-encoded.
-  const properties = propertiesOf(value, at).filter((p) => manifestsRoot !== undefined || !MANIFEST_PROPERTIES.has(p.type));
+  const properties = propertiesOf(value, at, (type) => manifestsRoot !== undefined || !MANIFEST_PROPERTIES.has(type));
   const values = (type: string): Doc[] => properties.filter((p) => p.type === type).map((p) => p.parsed);
   const packageProperty = values('olm.package')[0];
   const gvk = (p: Doc): Api => ({ group: String(p.group ?? ''), version: String(p.version ?? ''), kind: String(p.kind ?? ''), plural: '' });
@@ -286,12 +286,13 @@ async function bundleContent({ at, file, value }: Located<Doc>, manifestsRoot: C
   return { ...facts, ...(csvJson ? { csvJson } : {}), ...(manifests ? { objects: manifests } : {}) };
 }
 
-function propertiesOf(bundle: Doc, at: string): (TypedValue & { parsed: Doc })[] {
+/** The properties whose type `keep` accepts (the others are checked, not encoded). */
+function propertiesOf(bundle: Doc, at: string, keep: (type: string) => boolean): (TypedValue & { parsed: Doc })[] {
   if (bundle.properties === undefined || bundle.properties === null) return [];
   if (!Array.isArray(bundle.properties)) throw new CatalogError(`${at}: properties must be a list`);
-  return bundle.properties.map((p, i) => {
+  return bundle.properties.flatMap((p, i) => {
     if (!isMapping(p) || typeof p.type !== 'string') throw new CatalogError(`${at}: properties[${i}] needs a string type`);
-    return { type: p.type, value: goJson(p.value ?? null), parsed: isMapping(p.value) ? p.value : {} };
+    return keep(p.type) ? [{ type: p.type, value: goJson(p.value ?? null), parsed: isMapping(p.value) ? p.value : {} }] : [];
   });
 }
 
