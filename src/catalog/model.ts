@@ -106,3 +106,10 @@ export function catalogImages(catalog: Catalog): string[] {
 export function allBundles(catalog: Catalog): Bundle[] {
   return catalog.packages.flatMap((p) => p.bundles);
 }
+
+/** Names of the bundles (loose ones included) whose bundle image or related images include `image`, for messages. */
+export function bundlesWithImage(catalog: Catalog, image: string): string[] {
+  return [...allBundles(catalog), ...(catalog.looseBundles ?? [])]
+    .filter((b) => b.image === image || b.relatedImages.some((r) => r.image === image))
+    .map((b) => b.name);
+}

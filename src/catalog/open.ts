@@ -3,9 +3,9 @@
 import { open as openFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CatalogError } from './documents.js';
-import { readFileBasedCatalog } from './fbc/index.js';
+import { loadFileBasedCatalog } from './fbc/index.js';
 import type { Catalog } from './model.js';
-import { loadPackageManifests } from './packagemanifest/index.js';
+import { loadPackageManifestFolder, skippedPackagesMessage } from './packagemanifest/index.js';
 import { readCatalogDatabase } from './sqlite/index.js';
 import { compareCodeUnits } from '../util/compare.js';
 
@@ -18,18 +18,32 @@ const FBC_SCHEMA = /^schema:[ \t]*["']?olm\.|"schema"\s*:\s*"olm\./m;
 export interface OpenedCatalog {
   readonly format: CatalogFormat;
   readonly catalog: Catalog;
+  /** What a permissive load of a catalog folder left out, and why (empty otherwise). */
+  readonly errors: readonly string[];
 }
 
-export async function openCatalog(path: string, opts: { manifests?: boolean } = {}): Promise<OpenedCatalog> {
+export interface OpenCatalogOptions {
+  /** Keep each bundle's CSV and manifests (csvJson, objects); default true. */
+  manifests?: boolean;
+  /** A catalog folder (package manifests or file-based) loads with its packages that have problems left out, named in `errors`. */
+  permissive?: boolean;
+}
+
+export async function openCatalog(path: string, opts: OpenCatalogOptions = {}): Promise<OpenedCatalog> {
   const format = await detectCatalogFormat(path);
   switch (format) {
     case 'sqlite':
-      return { format, catalog: readCatalogDatabase(path, opts) };
+      return { format, catalog: readCatalogDatabase(path, opts), errors: [] };
     case 'fbc':
-      return { format, catalog: await readFileBasedCatalog(path, opts) };
+      return { format, ...withSkipped(await loadFileBasedCatalog(path, opts)) };
     case 'package-manifests':
-      return { format, catalog: await loadPackageManifests(path) };
+      return { format, ...withSkipped(await loadPackageManifestFolder(path, opts)) };
   }
+}
+
+function withSkipped(load: { catalog: Catalog; errors: readonly string[]; skippedPackages: readonly string[] }): { catalog: Catalog; errors: string[] } {
+  const left = load.skippedPackages.length > 0 ? [skippedPackagesMessage(load.skippedPackages)] : [];
+  return { catalog: load.catalog, errors: [...load.errors, ...left] };
 }
 
 /**

@@ -1,22 +1,23 @@
 // `olm-mirror catalog build --from-dir DIR (--to-db FILE | --to IMAGE)`: package manifests -> SQLite
 // database -> optionally a catalog image pushed to a registry.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
-import { loadPackageManifests } from '../catalog/packagemanifest/index.js';
+import { loadPackageManifestFolder, skippedPackagesMessage, type PackageManifestsLoad } from '../catalog/packagemanifest/index.js';
 import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
-import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogBuildFlags extends RegistryFlags {
   fromDir: string;
   toDb?: string;
   to?: string;
   platform?: string[];
+  permissive?: boolean;
 }
 
 const HELP = `
@@ -25,8 +26,13 @@ sqlite3 read it. The image holds it at /bundles.db with the label
 operators.operatorframework.io.index.database.v1=/bundles.db; it carries data only (no server),
 and the same database always gives the same image digest.
 
+Every problem is listed with its file and line. Without --permissive any problem means no database
+(exit 1); with it, the packages that could not be loaded are named and left out, the rest is written,
+and the exit status is still 1. Warnings (e.g. a related image without image:) do not change it.
+
 Examples:
   olm-mirror catalog build --from-dir ./manifests --to-db bundles.db
+  olm-mirror catalog build --from-dir ./manifests --to-db bundles.db --permissive
   olm-mirror catalog build --from-dir ./manifests --to mirror.example.com:5000/olm/catalog:v1 -a auth.json
   olm-mirror catalog build --from-dir ./manifests --to mirror.example.com/olm/catalog:v1 --platform linux/amd64 --platform linux/arm64
 `;
@@ -38,38 +44,60 @@ export function catalogBuildCommand(): Command {
     .requiredOption('--from-dir <dir>', 'package manifests: <package>/<package>.package.yaml plus CSVs and CRDs')
     .option('--to-db <file>', 'write the database to this file')
     .option('--to <image>', 'push a catalog image holding the database to this tag')
-    .option('--platform <os/arch...>', 'platform of the image, repeatable; several give a manifest list (default linux/amd64)');
+    .option('--platform <os/arch...>', 'platform of the image, repeatable; several give a manifest list (default linux/amd64)')
+    .option('--permissive', 'leave out the packages that do not load (each problem is listed) and build from the rest; exit status 1 all the same');
   addRegistryFlags(cmd)
     .addHelpText('after', HELP)
     .action(async (flags: CatalogBuildFlags) => {
-      await runCatalogBuild(flags, process.stdout);
+      const code = await runCatalogBuild(flags, process.stdout, process.stderr);
+      if (code !== ExitCode.Ok) process.exitCode = code;
     });
   return cmd;
 }
 
-export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.WritableStream): Promise<void> {
+/** Returns the exit code: 1 when a permissive build left packages out (what loaded is written all the same). */
+export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): Promise<number> {
   const { target, platforms } = checkFlags(flags);
-  // Bad credential or CA files are found before anything is written.
+  // Bad credential or CA files, or no folder to read, are found before anything is written.
   const clientOptions = target === undefined ? undefined : await clientOptionsFrom(flags);
-  const catalog = await loadPackageManifests(flags.fromDir);
+  await requireFolder(flags.fromDir);
+  // The manifests are read again bundle by bundle while the database is written, never all at once.
+  const load = await loadPackageManifestFolder(flags.fromDir, { permissive: flags.permissive ?? false, manifests: false });
+  report(load, stderr);
+  const write = (dbPath: string): void => writeCatalogDatabase(load.catalog, dbPath, { manifestsOf: load.manifestsOf });
 
   if (flags.toDb !== undefined) {
-    writeCatalogDatabase(catalog, flags.toDb);
+    write(flags.toDb);
     stdout.write(`wrote database to ${flags.toDb}\n`);
   }
-  if (target === undefined) return;
-
-  const client = new RegistryClient(clientOptions);
-  const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
-  try {
-    const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
-    if (tempDir !== undefined) writeCatalogDatabase(catalog, dbPath);
-    const built = await buildCatalogImage(new RegistryStores(client).destination(target), { dbPath, target, platforms });
-    stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
-  } finally {
-    await client.close();
-    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+  if (target !== undefined) {
+    const client = new RegistryClient(clientOptions);
+    const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
+    try {
+      const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
+      if (tempDir !== undefined) write(dbPath);
+      const built = await buildCatalogImage(new RegistryStores(client).destination(target), { dbPath, target, platforms });
+      stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
+    } finally {
+      await client.close();
+      if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+    }
   }
+  return load.errors.length > 0 ? ExitCode.Failed : ExitCode.Ok;
+}
+
+function report(load: PackageManifestsLoad, stderr: NodeJS.WritableStream): void {
+  for (const warning of load.warnings) stderr.write(`warning: ${warning}\n`);
+  for (const error of load.errors) stderr.write(`error: ${error}\n`);
+  if (load.skippedPackages.length > 0) stderr.write(`error: ${skippedPackagesMessage(load.skippedPackages)}\n`);
+}
+
+/** A --from-dir that is no folder is unusable input: exit 2, nothing done. */
+async function requireFolder(dir: string): Promise<void> {
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`--from-dir ${dir}: ${err.code === 'ENOENT' ? 'no such folder' : err.message}`);
+  });
+  if (!info.isDirectory()) throw new UsageError(`--from-dir ${dir}: not a folder`);
 }
 
 /** Everything that can be wrong with the flags, found before any work is done. */

@@ -16,7 +16,7 @@ import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
-import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
 export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
@@ -24,6 +24,7 @@ export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
   images: boolean;
   output: 'table' | 'json';
   indexFilterByOs: string;
+  permissive?: boolean;
 }
 
 const HELP = `
@@ -57,7 +58,8 @@ export function catalogListCommand(): Command {
     .option('--images', 'list the images of each bundle', false)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
-      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
+      .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
+    .option('--permissive', 'a catalog folder: list the packages that load, name those that do not (exit status 1)');
   addRegistryFlags(addSelectionFlags(cmd, { withConfig: true }))
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
@@ -69,7 +71,9 @@ export function catalogListCommand(): Command {
 
 export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream = process.stderr): Promise<void> {
   const selection = await selectionFromFlags(src, flags);
-  const catalog = await loadCatalog(src, flags);
+  const { catalog, errors } = await loadCatalog(src, flags);
+  for (const error of errors) stderr.write(`error: ${error}\n`);
+  if (errors.length > 0) process.exitCode = ExitCode.Failed;
   const filter: ListingFilter = { bundle: flags.bundle };
   if (selection === undefined) {
     stdout.write(`${render(catalog, filter, flags)}\n`);
@@ -114,9 +118,9 @@ function imagesTable(rows: ImageRow[]): string {
   return formatTable(['PACKAGE', 'BUNDLE', 'NAME', 'IMAGE'], rows.map((r) => [r.package, r.bundle, r.name, r.image]));
 }
 
-async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalog> {
+async function loadCatalog(src: string, flags: CatalogListFlags): Promise<{ catalog: Catalog; errors: readonly string[] }> {
   // Listing needs no CSV or bundle manifests: leave them unread.
-  if (existsSync(src)) return (await openCatalog(src, { manifests: false })).catalog;
+  if (existsSync(src)) return openCatalog(src, { manifests: false, permissive: flags.permissive ?? false });
   let ref;
   try {
     ref = parseReference(src);
@@ -130,7 +134,7 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
   const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
   try {
     const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, { platform: flags.indexFilterByOs, workDir });
-    return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
+    return await openCatalog(pulled.localPath, { manifests: false });
   } finally {
     await client.close();
     await rm(workDir, { recursive: true, force: true });

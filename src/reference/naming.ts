@@ -1,10 +1,14 @@
 // Where `catalog mirror` puts each source image in the destination, exactly as oc's mount()
 // does, so mapping.txt files and ImageContentSourcePolicies stay interchangeable with oc's.
 import {
+  DEFAULT_REGISTRY,
   InvalidReferenceError,
   formatReference,
+  isDockerHub,
   isValidRepository,
   normalizeRegistry,
+  parseReference,
+  withTag,
   type ImageReference,
 } from './reference.js';
 
@@ -62,17 +66,18 @@ export function validateMaxComponents(maxComponents: number): void {
 /**
  * The target of `src` under `dest`: path = dest namespace + source repository; when that has more
  * than `maxComponents` components (0 = no limit), the first `maxComponents - 1` stay and the rest
- * are joined with `-`. The tag is the source tag, or for digest-only sources the FNV-1a hash of
- * the whole source reference, so registries do not garbage-collect the pushed manifest.
+ * are joined with `-`. The tag is the source tag; for digest-only sources the FNV-1a hash of the
+ * source reference (`hashed`, by default the reference with its registry), so registries do not
+ * garbage-collect the pushed manifest; `latest` for sources with neither, as docker defaults them.
  * The target never carries a digest.
  */
-export function mirrorTarget(src: ImageReference, dest: MirrorDestination, maxComponents: number): ImageReference {
+export function mirrorTarget(src: ImageReference, dest: MirrorDestination, maxComponents: number, hashed = formatReference(src)): ImageReference {
   validateMaxComponents(maxComponents);
   const all = [...splitPath(dest.namespace), ...splitPath(src.repository)];
   const components = maxComponents > 1 && all.length > maxComponents
     ? [...all.slice(0, maxComponents - 1), all.slice(maxComponents - 1).join('-')]
     : all;
-  const tag = src.tag ?? fnv1a32Hex(formatReference(src));
+  const tag = src.tag ?? (src.digest !== undefined ? fnv1a32Hex(hashed) : DEFAULT_TAG);
   const target: ImageReference = { registry: dest.registry, repository: components.join('/'), tag };
   const name = `${target.registry}/${target.repository}`;
   if (name.length > 255) {
@@ -80,6 +85,43 @@ export function mirrorTarget(src: ImageReference, dest: MirrorDestination, maxCo
       `the mirrored name of ${formatReference(src)} is ${name.length} characters long, at most 255 are allowed (lower --max-components or shorten the destination)`);
   }
   return target;
+}
+
+const DEFAULT_TAG = 'latest';
+
+/** One line of oc's mapping.txt: what to copy, where to, and the source as oc writes it. */
+export interface MirrorMapping {
+  /** The image to copy; `:latest` when the catalog names neither tag nor digest. */
+  readonly source: ImageReference;
+  readonly target: ImageReference;
+  /** The left side of the mapping.txt line, exactly as oc writes it. */
+  readonly sourceText: string;
+}
+
+/**
+ * `image` as written in a catalog, named as oc's catalog mirror names it (mount() on library-go's
+ * reference.Parse): the registry as written (docker.io only when none is written, so
+ * `index.docker.io` stays), `library/` before single names on Docker Hub, the digest alone when
+ * there is one (a tag beside it is dropped), else the tag or `latest`. The FNV-1a tag of a
+ * digest-only source hashes the reference as written, before docker.io is filled in.
+ * Throws InvalidReferenceError for text that is no image reference.
+ */
+export function mirrorMapping(image: string, dest: MirrorDestination, maxComponents: number): MirrorMapping {
+  const parsed = parseReference(image);
+  const written = writtenRegistry(image);
+  const source = parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, DEFAULT_TAG) : parsed;
+  const path = `${written || DEFAULT_REGISTRY}/${parsed.repository}`;
+  const sourceText = parsed.digest !== undefined ? `${path}@${parsed.digest}` : `${path}:${source.tag!}`;
+  const hashed = isDockerHub(written) ? `${written}/${parsed.repository}@${parsed.digest}` : image;
+  return { source, target: mirrorTarget(source, dest, maxComponents, hashed), sourceText };
+}
+
+/** The registry part of `image` as library-go reads it (a first component with `.` or `:`, or `localhost`), '' when none. */
+function writtenRegistry(image: string): string {
+  const slash = image.indexOf('/');
+  if (slash < 0) return '';
+  const first = image.slice(0, slash);
+  return first === 'localhost' || /[.:]/.test(first) ? first : '';
 }
 
 function splitPath(path: string): string[] {

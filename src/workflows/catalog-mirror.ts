@@ -13,7 +13,7 @@ import { blockedImages, type BlockedImageReport } from '../catalog/filter/blocke
 import { filterCatalog, type CatalogSelection, type FilterResult } from '../catalog/filter/index.js';
 import { writeFilteredCatalog } from '../catalog/filter/output.js';
 import { rebuildCatalogImage, type RebuiltCatalogImage } from '../catalog/image/rebuild.js';
-import { catalogImages, type Catalog } from '../catalog/model.js';
+import { bundlesWithImage, catalogImages, type Catalog } from '../catalog/model.js';
 import type { BlockedImage } from '../config/imageset.js';
 import { openCatalog } from '../catalog/open.js';
 import type { MappingEntry } from '../cluster/mapping.js';
@@ -22,7 +22,7 @@ import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import type { MirrorRunOutcome } from '../mirror/run.js';
-import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
+import { mirrorMapping, mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
 import type { ImageStore, StoreResolver } from '../transport/store.js';
@@ -131,8 +131,7 @@ export function catalogMappings(catalogRef: ImageReference, images: readonly str
   for (const image of images) {
     let entry: MappingEntry;
     try {
-      const source = parseReference(image);
-      entry = { source, target: mirrorTarget(source, dest, maxComponents) };
+      entry = mirrorMapping(image, dest, maxComponents);
     } catch (err) {
       // One unusable image (bad reference, target name too long) is reported; the others are mirrored.
       invalid.push({ image, reason: (err as Error).message });
@@ -269,7 +268,7 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   const catalogDigest = pulled.indexDigest ?? pulled.digest;
   // A mirror to disk keeps every image under its own name: the target names do not matter there.
   const named = catalogMappings(catalogRef, images, dest ?? DISK_TARGET, maxComponents);
-  for (const bad of named.invalid) emit({ type: 'invalid-image', ...bad });
+  for (const bad of named.invalid) emit({ type: 'invalid-image', image: bad.image, reason: `${bad.reason} (bundle ${bundlesWithImage(kept, bad.image).join(', ')})` });
   const readCatalog = { ...catalogRef, digest: catalogDigest };
   // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
   const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);

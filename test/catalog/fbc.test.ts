@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { readFileBasedCatalog } from '../../src/catalog/fbc/index.js';
+import { loadFileBasedCatalog, readFileBasedCatalog } from '../../src/catalog/fbc/index.js';
 import { IgnoreMatcher } from '../../src/catalog/fbc/ignore.js';
 import { allBundles, catalogImages } from '../../src/catalog/model.js';
 import { fixturesDir, fixturesMissing } from '../support/paths.js';
@@ -120,6 +120,25 @@ describe('file-based catalog rules', () => {
       return true;
     });
 
+  test('permissive: packages with a problem and files that do not parse are left out and named, the rest is read', async () => {
+    const files = {
+      'a.yaml': pkg('a') + channel('a', 'stable', ['a.v1']) + bundle('a', 'a.v1', 'r.io/a:1'),
+      'b.yaml': pkg('b') + channel('b', 'stable', ['b.v1']) + bundle('b', 'b.v1', 'r.io/b:1') + bundle('b', 'b.v2', 'r.io/b:2'),
+      'c.yaml': pkg('c') + '  bad: indent\n',
+      'd.yaml': channel('c', 'stable', ['c.v1']),
+    };
+    const dir = await fresh(files);
+    await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${join(dir, 'c.yaml')}:4:6: bad indentation of a mapping entry$`));
+    const load = await loadFileBasedCatalog(dir, { permissive: true });
+    assert.deepEqual(load.catalog.packages.map((p) => p.name), ['a']);
+    assert.deepEqual(load.errors, [
+      `${join(dir, 'c.yaml')}:4:6: bad indentation of a mapping entry`,
+      `${join(dir, 'd.yaml')}:2: channel stable belongs to package c, which has no olm.package`,
+      `${join(dir, 'b.yaml')}:19: package b bundle b.v2 is not in any channel`,
+    ]);
+    assert.deepEqual(load.skippedPackages, ['c', 'b', join(dir, 'c.yaml')]);
+  });
+
   test('errors name the file and the line of the document', async () => {
     const file = (dir: string): string => join(dir, 'index.yaml');
     let dir = await fresh({ 'index.yaml': pkg('a') + channel('ghost', 'stable', ['x']) });
@@ -129,7 +148,7 @@ describe('file-based catalog rules', () => {
     dir = await fresh({ 'index.yaml': pkg('a') + channel('a', 'stable', ['a.v1']) });
     await rejectsWith(readFileBasedCatalog(dir), /channel stable lists a\.v1, which has no olm\.bundle/);
     dir = await fresh({ 'index.yaml': pkg('a') + '---\nschema: olm.bundle\n  bad: indent\n' });
-    await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${file(dir)}:5:9: Nested mappings are not allowed`));
+    await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${file(dir)}:6:6: bad indentation of a mapping entry$`));
     dir = await fresh({ 'index.json': '{"schema":"olm.package","name":"a"}\n{"schema":"olm.channel",}' });
     await rejectsWith(readFileBasedCatalog(dir), new RegExp(`^${join(dir, 'index.json')}:2:\\d+: invalid JSON`));
   });

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { stringify } from 'yaml';
 import { allBundles, catalogImages, type Catalog } from '../../src/catalog/model.js';
-import { loadPackageManifests } from '../../src/catalog/packagemanifest/index.js';
+import { loadPackageManifestFolder, loadPackageManifests } from '../../src/catalog/packagemanifest/index.js';
+import { writeCatalogDatabase } from '../../src/catalog/sqlite/index.js';
 import { fixturesDir, fixturesMissing } from '../support/paths.js';
 import { csvDoc, writePackage } from './synthetic.js';
 
@@ -132,20 +134,22 @@ describe('upstream manifests/', { skip: fixturesMissing() }, () => {
   });
 });
 
+/** Generated cases, each in its own folder under one temporary root. */
+let root: string;
+let n = 0;
+const fresh = async (): Promise<string> => {
+  const dir = join(root, `case-${n++}`);
+  await mkdir(dir);
+  return dir;
+};
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
 describe('loader rules on generated manifests', () => {
-  let root: string;
-  let n = 0;
-  const fresh = async (): Promise<string> => {
-    const dir = join(root, `case-${n++}`);
-    await mkdir(dir);
-    return dir;
-  };
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'olm-mirror-pm-'));
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
 
   test('an owned CRD missing from the bundle folder fails naming the CSV and the CRD', async () => {
     const dir = await fresh();
@@ -162,7 +166,7 @@ describe('loader rules on generated manifests', () => {
     const broken = join(dir, 'demo', '1.0.0', 'broken.yaml');
     await writeFile(broken, 'kind: ConfigMap\nmetadata:\n  name: x\n  labels: a: b\n');
     await assert.rejects(loadPackageManifests(dir), (err: Error) => {
-      assert.equal(err.message, `${broken}:4:11: Nested mappings are not allowed in compact mappings`);
+      assert.equal(err.message, `${broken}:4:12: bad indentation of a mapping entry`);
       return true;
     });
   });
@@ -220,5 +224,91 @@ describe('loader rules on generated manifests', () => {
     await writeFile(csvFile, `${await readFile(csvFile, 'utf8')}---\npackageName: ghost\nchannels: []\n---\na: [\n`);
     const catalog = await loadPackageManifests(dir);
     assert.deepEqual(catalog.packages.map((p) => p.name), ['multi']);
+  });
+});
+
+describe('related images, permissive loads and manifests read again', () => {
+  /** A one-bundle package whose CSV is `csv` changed by `edit`. */
+  const writeEdited = async (dir: string, pkg: string, edit: (csv: Record<string, any>) => void): Promise<string> => {
+    await writePackage(dir, pkg, { stable: `${pkg}.v1` }, [{ name: `${pkg}.v1`, version: '1.0.0', relatedImages: ['quay.io/a/operand:1'] }]);
+    const file = join(dir, pkg, '1.0.0', `${pkg}.v1.clusterserviceversion.yaml`);
+    const csv = csvDoc({ name: `${pkg}.v1`, version: '1.0.0', relatedImages: ['quay.io/a/operand:1'] }) as Record<string, any>;
+    edit(csv);
+    await writeFile(file, stringify(csv));
+    return file;
+  };
+
+  test('relatedImages that is a string is an error naming the file, the line and the bundle', async () => {
+    const dir = await fresh();
+    const file = await writeEdited(dir, 'str', (csv) => { csv.spec.relatedImages = 'quay.io/a/b:1'; });
+    const line = (await readFile(file, 'utf8')).split('\n').findIndex((l) => l.trimStart().startsWith('relatedImages:')) + 1;
+    assert.ok(line > 1);
+    await assert.rejects(loadPackageManifests(dir), (err: Error) => {
+      assert.equal(err.message, `bundle str.v1 (${file}:${line}): spec.relatedImages: expected a list of {name, image}, got "quay.io/a/b:1"`);
+      return true;
+    });
+  });
+
+  test("an entry without image: upstream's related_image row with image '', a warning naming bundle and file, nothing to mirror", async () => {
+    const dir = await fresh();
+    const file = await writeEdited(dir, 'noimg', (csv) => { csv.spec.relatedImages.push({ name: 'x', value: 'quay.io/a/b:1' }); });
+    const load = await loadPackageManifestFolder(dir);
+    assert.deepEqual(load.warnings, [`bundle noimg.v1 (${file}): spec.relatedImages[1] has no image: the bundle gets an empty related image, which is not mirrored`]);
+    const bundle = allBundles(load.catalog)[0]!;
+    assert.deepEqual(bundle.relatedImages.map((r) => r.image), ['registry.example.com/op/noimg.v1:latest', 'quay.io/a/operand:1', '']);
+    assert.deepEqual(catalogImages(load.catalog), ['quay.io/a/operand:1', 'registry.example.com/op/noimg.v1:latest']);
+    const dbPath = join(dir, 'bundles.db');
+    writeCatalogDatabase(load.catalog, dbPath);
+    const db = new Database(dbPath, { readonly: true });
+    const rows = db.prepare('select image from related_image order by image').all() as { image: string }[];
+    db.close();
+    assert.deepEqual(rows.map((r) => r.image), ['', 'quay.io/a/operand:1', 'registry.example.com/op/noimg.v1:latest']);
+  });
+
+  test('a malformed image reference is a warning naming the bundle and the CSV file', async () => {
+    const dir = await fresh();
+    const bad = `docker.io/strimzi/operator@@sha256:${'a'.repeat(64)}`;
+    const file = await writeEdited(dir, 'badref', (csv) => { csv.spec.relatedImages = [{ name: 'op', image: bad }]; });
+    const { warnings } = await loadPackageManifestFolder(dir);
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]!.startsWith(`bundle badref.v1 (${file}): related image ${bad} is no valid image reference (`), warnings[0]);
+  });
+
+  test('permissive: the package with a problem is left out and named, the others load; without it everything fails', async () => {
+    const dir = await fresh();
+    await writePackage(dir, 'good', { stable: 'good.v1' }, [{ name: 'good.v1', version: '1.0.0' }]);
+    await writePackage(dir, 'bad', { stable: 'bad.v2' }, [{ name: 'bad.v1', version: '1.0.0' }, { name: 'bad.v2', version: '2.0.0', replaces: 'bad.v1' }]);
+    const broken = join(dir, 'bad', '1.0.0', 'bad.v1.clusterserviceversion.yaml');
+    await writeFile(broken, 'kind: ClusterServiceVersion\nmetadata:\n  name: bad.v1\n  labels: a: b\n');
+    await writePackage(dir, 'ugly', { stable: 'ugly.v1' }, [{ name: 'ugly.v1', version: '1.0.0', owns: ['things'], omitCrds: true }]);
+
+    await assert.rejects(loadPackageManifests(dir), (err: Error) => {
+      assert.match(err.message, /^3 problems loading package manifests/);
+      return true;
+    });
+    const load = await loadPackageManifestFolder(dir, { permissive: true });
+    assert.deepEqual(load.catalog.packages.map((p) => p.name), ['good']);
+    assert.deepEqual(load.skippedPackages, [`bad (${join(dir, 'bad')})`, `ugly (${join(dir, 'ugly')})`]);
+    assert.equal(load.errors.length, 3);
+    assert.equal(load.errors[0], `${broken}:4:12: bad indentation of a mapping entry`);
+    assert.match(load.errors[1]!, /^bundle ugly\.v1 \(.*\): owned CRD things\.example\.com\/v1 \(kind Thing\) not found/);
+    // The unreadable bundle also breaks its package's upgrade graph, as it does upstream.
+    assert.match(load.errors[2]!, /^Invalid bundle bad\.v2, replaces nonexistent bundle bad\.v1/);
+  });
+
+  test('a load without manifests writes the same database, reading each bundle again', { skip: fixturesMissing() }, async () => {
+    const dir = await fresh();
+    const eager = await loadPackageManifestFolder(manifests);
+    const lean = await loadPackageManifestFolder(manifests, { manifests: false });
+    assert.ok(allBundles(lean.catalog).every((b) => b.csvJson === undefined && b.objects === undefined));
+    writeCatalogDatabase(eager.catalog, join(dir, 'eager.db'));
+    writeCatalogDatabase(lean.catalog, join(dir, 'lean.db'), { manifestsOf: lean.manifestsOf });
+    const rows = (path: string): unknown[] => {
+      const db = new Database(path, { readonly: true });
+      const all = db.prepare('select name, csv, bundle from operatorbundle order by name').all();
+      db.close();
+      return all;
+    };
+    assert.deepEqual(rows(join(dir, 'lean.db')), rows(join(dir, 'eager.db')));
   });
 });

@@ -1,7 +1,7 @@
 // `olm-mirror catalog build` and `catalog list` as a user runs them: a child process, its exit status, stdout and stderr.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -54,6 +54,18 @@ spec:
 }
 const demoDir = writeDemoManifests(join(dir, 'demo-manifests'));
 
+/** The demo package plus `broken`, whose CSV does not parse, and a related image without `image:` in demo. */
+function writeMixedManifests(root: string): { root: string; brokenCsv: string; demoCsv: string } {
+  writeDemoManifests(root);
+  const demoCsv = join(root, 'demo', '1.0.0', 'demo.v1.0.0.clusterserviceversion.yaml');
+  writeFileSync(demoCsv, `${readFileSync(demoCsv, 'utf8')}  - name: unset\n    value: quay.io/example/unset:1.0\n`);
+  mkdirSync(join(root, 'broken', '1.0.0'), { recursive: true });
+  writeFileSync(join(root, 'broken', 'broken.package.yaml'), 'packageName: broken\nchannels:\n- name: stable\n  currentCSV: broken.v1.0.0\n');
+  const brokenCsv = join(root, 'broken', '1.0.0', 'broken.v1.0.0.clusterserviceversion.yaml');
+  writeFileSync(brokenCsv, 'kind: ClusterServiceVersion\nmetadata:\n  name: broken.v1.0.0\n  labels: a: b\n');
+  return { root, brokenCsv, demoCsv };
+}
+
 type PackagesJson = { packages: { package: string; defaultChannel: string; channels: { name: string; head: string }[] }[] };
 type BundlesJson = { bundles: { package: string; bundle: string; version: string; channels: string[]; replaces?: string }[] };
 type ImagesJson = { images: { package: string; bundle: string; name: string; image: string }[] };
@@ -103,6 +115,35 @@ describe('catalog build', () => {
     const missing = await olmMirror(['build', '--to-db', join(dir, 'x.db')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--from-dir <dir>' not specified/);
+    const nonexistent = await olmMirror(['build', '--from-dir', join(dir, 'nonexistent'), '--to-db', join(dir, 'x.db')]);
+    assert.equal(nonexistent.code, 2);
+    assert.match(nonexistent.stderr, /error: --from-dir .*nonexistent: no such folder/);
+    assert.ok(!existsSync(join(dir, 'x.db')));
+  });
+
+  test('--permissive writes what loads, names the file and line of each problem and the packages left out, exits 1', async () => {
+    const { root, brokenCsv, demoCsv } = writeMixedManifests(join(dir, 'mixed'));
+    const strict = await olmMirror(['build', '--from-dir', root, '--to-db', join(dir, 'strict.db')]);
+    assert.equal(strict.code, 1);
+    assert.ok(!existsSync(join(dir, 'strict.db')));
+    const db = join(dir, 'permissive.db');
+    const run = await olmMirror(['build', '--from-dir', root, '--to-db', db, '--permissive']);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, `wrote database to ${db}\n`);
+    assert.match(run.stderr, new RegExp(`warning: bundle demo\\.v1\\.0\\.0 \\(${demoCsv}\\): spec\\.relatedImages\\[1\\] has no image`));
+    assert.ok(run.stderr.includes(`error: ${brokenCsv}:4:12: bad indentation of a mapping entry\n`), run.stderr);
+    assert.ok(run.stderr.includes(`error: left out 1 package(s) that could not be loaded: broken (${join(root, 'broken')})\n`), run.stderr);
+    const catalog = readCatalogDatabase(db);
+    assert.deepEqual(catalog.packages.map((p) => p.name), ['demo']);
+  });
+
+  test('only warnings: the database is written and the exit status is 0', async () => {
+    const root = join(dir, 'warn-only');
+    writeMixedManifests(root);
+    removeNow(join(root, 'broken'));
+    const run = await olmMirror(['build', '--from-dir', root, '--to-db', join(dir, 'warn.db')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^warning: bundle demo\.v1\.0\.0 .*has no image/);
   });
 
   test('a package manifest folder with an invalid bundle fails with exit 1 naming the problem', { skip: fixturesMissing() }, async () => {
@@ -157,6 +198,17 @@ describe('catalog list', () => {
     // the operator image comes from the deployment, which gives it no related-image name
     assert.match(lines[1]!, /^demo\s+demo\.v1\.0\.0\s+quay\.io\/example\/demo-operator:1\.0$/);
     assert.match(lines[2]!, /^demo\s+demo\.v1\.0\.0\s+operand\s+quay\.io\/example\/demo-operand:1\.0$/);
+  });
+
+  test('--permissive lists the packages of a folder that load and names the others, exit 1', async () => {
+    const { root, brokenCsv } = writeMixedManifests(join(dir, 'mixed-list'));
+    const strict = await olmMirror(['list', root]);
+    assert.equal(strict.code, 1);
+    const run = await olmMirror(['list', root, '--permissive']);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^PACKAGE\s+DEFAULT CHANNEL\s+CHANNEL\s+HEAD\ndemo\s+stable\s+stable\s+demo\.v1\.0\.0\n$/);
+    assert.ok(run.stderr.includes(`error: ${brokenCsv}:4:12: bad indentation of a mapping entry\n`), run.stderr);
+    assert.match(run.stderr, /error: left out 1 package\(s\) that could not be loaded: broken/);
   });
 
   test('an unknown package or an unusable SRC exits 2 and says why', async () => {

@@ -25,3 +25,8 @@ test('the same entries in any order give the same bytes; no entries give an empt
   assert.equal(formatMappingFile([...entries].reverse()), formatMappingFile(entries));
   assert.equal(formatMappingFile([]), '');
 });
+
+test('a source named from the catalog text is written as oc writes it', () => {
+  const text = formatMappingFile([{ ...entry('index.docker.io/a/img:v1', 'host:5000/a/img:v1'), sourceText: 'index.docker.io/a/img:v1' }]);
+  assert.equal(text, 'index.docker.io/a/img:v1=host:5000/a/img:v1\n');
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { fnv1a32Hex, mirrorTarget, parseMirrorDestination, validateMaxComponents } from '../../src/reference/naming.js';
+import { describe, test } from 'node:test';
+import { fnv1a32Hex, mirrorMapping, mirrorTarget, parseMirrorDestination, validateMaxComponents } from '../../src/reference/naming.js';
 import { InvalidReferenceError, formatReference, parseReference } from '../../src/reference/reference.js';
 
 const KIBANA = 'registry.redhat.io/openshift4/ose-logging-kibana5@sha256:aa4a8b2a00836d0e28aa6497ad90a3c116f135f382d8211e3c55f34fb36dfe61';
@@ -48,10 +48,52 @@ test('a tagged source keeps its tag and the target never has a digest', () => {
   assert.deepStrictEqual(t, { registry: 'host:5000', repository: 'a/b', tag: 'v1' });
 });
 
-test('docker.io sources hash their canonical form', () => {
-  const t = mirrorTarget(parseReference(`nginx@sha256:${'d'.repeat(64)}`), parseMirrorDestination('host:5000'), 2);
+test('an ImageReference with a docker.io digest hashes its form with the registry (what oc does for docker.io written out)', () => {
+  const t = mirrorTarget(parseReference(`docker.io/nginx@sha256:${'d'.repeat(64)}`), parseMirrorDestination('host:5000'), 2);
   assert.equal(t.repository, 'library/nginx');
   assert.equal(t.tag, fnv1a32Hex(`docker.io/library/nginx@sha256:${'d'.repeat(64)}`));
+});
+
+describe('mirrorMapping names catalog images as oc writes them in mapping.txt', () => {
+  const line = (image: string, dest = 'host:5000/olm', max = 2): string => {
+    const m = mirrorMapping(image, parseMirrorDestination(dest), max);
+    return `${m.sourceText}=${formatReference(m.target)}`;
+  };
+  const DIGEST = `sha256:${'e'.repeat(64)}`;
+
+  test('neither tag nor digest: docker\'s default tag latest on both sides', () => {
+    assert.equal(line('quay.io/noobaa/pause'), 'quay.io/noobaa/pause:latest=host:5000/olm/noobaa-pause:latest');
+    assert.equal(line('busybox'), 'docker.io/library/busybox:latest=host:5000/olm/library-busybox:latest');
+    const m = mirrorMapping('quay.io/noobaa/pause', parseMirrorDestination('host:5000'), 2);
+    assert.deepStrictEqual(m.source, { registry: 'quay.io', repository: 'noobaa/pause', tag: 'latest' });
+  });
+
+  test('a digest-only source without registry hashes the text as written, before docker.io is filled in', () => {
+    const image = `ibmcom/couchdb2@${DIGEST}`;
+    assert.equal(line(image), `docker.io/ibmcom/couchdb2@${DIGEST}=host:5000/olm/ibmcom-couchdb2:${fnv1a32Hex(image)}`);
+    assert.notEqual(fnv1a32Hex(image), fnv1a32Hex(`docker.io/ibmcom/couchdb2@${DIGEST}`));
+    assert.equal(line(`nginx@${DIGEST}`), `docker.io/library/nginx@${DIGEST}=host:5000/olm/library-nginx:${fnv1a32Hex(`nginx@${DIGEST}`)}`);
+  });
+
+  test('a registry written out is kept (index.docker.io too), and hashed with library/ for single Docker Hub names', () => {
+    assert.equal(line('index.docker.io/strimzi/operator:0.12.2'), 'index.docker.io/strimzi/operator:0.12.2=host:5000/olm/strimzi-operator:0.12.2');
+    assert.equal(line(`index.docker.io/nginx@${DIGEST}`),
+      `index.docker.io/library/nginx@${DIGEST}=host:5000/olm/library-nginx:${fnv1a32Hex(`index.docker.io/library/nginx@${DIGEST}`)}`);
+    assert.equal(line(`registry.redhat.io/openshift4/ose-logging-kibana5@sha256:aa4a8b2a00836d0e28aa6497ad90a3c116f135f382d8211e3c55f34fb36dfe61`, 'host:5000', 2),
+      `${KIBANA}=host:5000/openshift4/ose-logging-kibana5:a767c8f0`);
+  });
+
+  test('tag and digest: the source is written with its digest only, the target keeps the tag', () => {
+    assert.equal(line(`quay.io/a/b:v1@${DIGEST}`), `quay.io/a/b@${DIGEST}=host:5000/olm/a-b:v1`);
+  });
+
+  test('tagged docker.io short names are unchanged', () => {
+    assert.equal(line('strimzi/operator:0.12.2'), 'docker.io/strimzi/operator:0.12.2=host:5000/olm/strimzi-operator:0.12.2');
+  });
+
+  test('a malformed reference throws', () => {
+    assert.throws(() => mirrorMapping(`docker.io/strimzi/operator@@${DIGEST}`, parseMirrorDestination('h'), 2), InvalidReferenceError);
+  });
 });
 
 test('max components 1, negative or fractional are rejected', () => {

@@ -12,9 +12,15 @@ import { compareCodeUnits } from '../../util/compare.js';
 const INDEX_IGNORE = '.indexignore';
 
 export interface ReadFbcOptions {
-  /** Decode each bundle's olm.bundle.object manifests into csvJson/objects; default true. */
+  /**
+   * Decode each bundle's olm.bundle.object manifests into csvJson/objects; default true. Without them,
+   * the manifest-sized properties (olm.bundle.object, olm.csv.metadata) are left out as well.
+   */
   manifests?: boolean;
 }
+
+/** Properties that hold (parts of) a bundle's manifests, often tens of kilobytes each. */
+const MANIFEST_PROPERTIES = new Set(['olm.bundle.object', 'olm.csv.metadata']);
 
 type Doc = Record<string, unknown>;
 
@@ -25,6 +31,9 @@ interface Located<T> {
   readonly value: T;
 }
 
+/** A bundle as its olm.bundle document says, before its channel entry adds the upgrade edges. */
+type BundleContent = Omit<Bundle, 'replaces' | 'skips' | 'skipRange' | 'deprecated'>;
+
 interface FbcChannelEntry {
   name: string;
   replaces?: string;
@@ -33,108 +42,177 @@ interface FbcChannelEntry {
 }
 
 export async function readFileBasedCatalog(dir: string, opts: ReadFbcOptions = {}): Promise<Catalog> {
+  return (await loadFileBasedCatalog(dir, opts)).catalog;
+}
+
+export interface LoadFbcOptions extends ReadFbcOptions {
+  /** Leave out the packages with a problem (and the files that do not parse), naming them, and read the rest. */
+  permissive?: boolean;
+}
+
+export interface FileBasedCatalogLoad {
+  readonly catalog: Catalog;
+  /** Every problem of a permissive read, `file:line: ...` (a strict read throws the first one). */
+  readonly errors: readonly string[];
+  /** Packages left out by a permissive read, and files none of whose packages could be named. */
+  readonly skippedPackages: readonly string[];
+}
+
+export async function loadFileBasedCatalog(dir: string, opts: LoadFbcOptions = {}): Promise<FileBasedCatalogLoad> {
+  const problems = new PackageProblems(opts.permissive ?? false);
   const packages = new Map<string, Located<Doc>>();
   const channels: Located<Doc>[] = [];
-  const bundles: Located<Doc>[] = [];
+  const bundles: Located<BundleContent>[] = [];
   const deprecatedBundles = new Set<string>();
   const root = await catalogRoot(dir);
   for (const file of await catalogFiles(root)) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new CatalogError(`cannot read ${file}: ${(err as Error).message}`);
-    }
-    for (const { value, line } of parseDocuments(text, file)) {
-      const at = `${file}:${line}`;
-      if (!isMapping(value)) throw new CatalogError(`${at}: expected an object with a schema field`);
-      const located = { at, file, value };
-      switch (value.schema) {
-        case 'olm.package': {
-          const name = requiredString(value, 'name', at);
-          const previous = packages.get(name);
-          if (previous) throw new CatalogError(`${at}: package ${name} is already defined at ${previous.at}`);
-          packages.set(name, located);
-          break;
-        }
-        case 'olm.channel':
-          channels.push(located);
-          break;
-        case 'olm.bundle':
-          bundles.push(located);
-          break;
-        case 'olm.deprecations':
-          for (const name of deprecatedBundleNames(value, at)) deprecatedBundles.add(`${requiredString(value, 'package', at)}\0${name}`);
-          break;
-        case undefined:
-        case null:
-        case '':
-          throw new CatalogError(`${at}: object is missing root schema field`);
-        default:
-          break; // other schemas are extensions this tool has no use for
+    const docs = await problems.attempt({ file }, async () => {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        throw new CatalogError(`cannot read ${file}: ${(err as Error).message}`);
       }
+      return parseDocuments(text, file);
+    });
+    for (const { value, line } of docs ?? []) {
+      const at = `${file}:${line}`;
+      const owner = { file, pkg: isMapping(value) ? packageOf(value) : undefined };
+      await problems.attempt(owner, async () => {
+        if (!isMapping(value)) throw new CatalogError(`${at}: expected an object with a schema field`);
+        const located = { at, file, value };
+        switch (value.schema) {
+          case 'olm.package': {
+            const name = requiredString(value, 'name', at);
+            const previous = packages.get(name);
+            if (previous) throw new CatalogError(`${at}: package ${name} is already defined at ${previous.at}`);
+            packages.set(name, located);
+            break;
+          }
+          case 'olm.channel':
+            channels.push(located);
+            break;
+          case 'olm.bundle':
+            // Read now, so the document itself (its manifests, its file's text) need not be kept.
+            bundles.push({ at, file, value: await bundleContent(located, opts.manifests ?? true ? root : undefined) });
+            break;
+          case 'olm.deprecations':
+            for (const name of deprecatedBundleNames(value, at)) deprecatedBundles.add(`${requiredString(value, 'package', at)}\0${name}`);
+            break;
+          case undefined:
+          case null:
+          case '':
+            throw new CatalogError(`${at}: object is missing root schema field`);
+          default:
+            break; // other schemas are extensions this tool has no use for
+        }
+      });
     }
   }
-  return { packages: await assemble(packages, channels, bundles, deprecatedBundles, opts.manifests ?? true ? root : undefined) };
+  const assembled = await assemble(packages, channels, bundles, deprecatedBundles, problems);
+  return {
+    catalog: { packages: assembled.filter((p) => !problems.packages.has(p.name)) },
+    errors: problems.messages,
+    skippedPackages: [...problems.packages, ...problems.files],
+  };
+}
+
+/** The package a document belongs to: `package`, or `name` for olm.package. */
+function packageOf(doc: Doc): string | undefined {
+  const pkg = doc.schema === 'olm.package' ? doc.name : doc.package;
+  return typeof pkg === 'string' && pkg !== '' ? pkg : undefined;
+}
+
+/** Problems of a read: a strict read throws the first; a permissive one records it against its package (or its file). */
+class PackageProblems {
+  readonly messages: string[] = [];
+  readonly packages = new Set<string>();
+  readonly files = new Set<string>();
+  constructor(private readonly permissive: boolean) {}
+
+  async attempt<T>(owner: { pkg?: string; file?: string }, step: () => T | Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (err) {
+      if (!this.permissive || !(err instanceof CatalogError)) throw err;
+      this.messages.push(err.message);
+      if (owner.pkg !== undefined) this.packages.add(owner.pkg);
+      else if (owner.file !== undefined) this.files.add(owner.file);
+      return undefined;
+    }
+  }
 }
 
 async function assemble(
   packageDocs: Map<string, Located<Doc>>,
   channelDocs: Located<Doc>[],
-  bundleDocs: Located<Doc>[],
+  bundleDocs: Located<BundleContent>[],
   deprecated: ReadonlySet<string>,
-  manifestsRoot: CatalogRoot | undefined,
+  problems: PackageProblems,
 ): Promise<Package[]> {
   const channelsByPackage = new Map<string, { name: string; entries: FbcChannelEntry[]; at: string }[]>();
-  for (const { at, value } of channelDocs) {
-    const pkg = requiredString(value, 'package', at);
-    const name = requiredString(value, 'name', at);
-    if (!packageDocs.has(pkg)) throw new CatalogError(`${at}: channel ${name} belongs to package ${pkg}, which has no olm.package`);
-    const list = channelsByPackage.get(pkg) ?? [];
-    const twin = list.find((c) => c.name === name);
-    if (twin) throw new CatalogError(`${at}: package ${pkg} channel ${name} is already defined at ${twin.at}`);
-    list.push({ name, entries: channelEntries(value, at), at });
-    channelsByPackage.set(pkg, list);
+  for (const { at, file, value } of channelDocs) {
+    await problems.attempt({ pkg: packageOf(value), file }, () => {
+      const pkg = requiredString(value, 'package', at);
+      const name = requiredString(value, 'name', at);
+      if (!packageDocs.has(pkg)) throw new CatalogError(`${at}: channel ${name} belongs to package ${pkg}, which has no olm.package`);
+      const list = channelsByPackage.get(pkg) ?? [];
+      const twin = list.find((c) => c.name === name);
+      if (twin) throw new CatalogError(`${at}: package ${pkg} channel ${name} is already defined at ${twin.at}`);
+      list.push({ name, entries: channelEntries(value, at), at });
+      channelsByPackage.set(pkg, list);
+    });
   }
-  const bundlesByPackage = new Map<string, Map<string, Located<Doc>>>();
+  const bundlesByPackage = new Map<string, Map<string, Located<BundleContent>>>();
   for (const doc of bundleDocs) {
-    const pkg = requiredString(doc.value, 'package', doc.at);
-    const name = requiredString(doc.value, 'name', doc.at);
-    if (!packageDocs.has(pkg)) throw new CatalogError(`${doc.at}: bundle ${name} belongs to package ${pkg}, which has no olm.package`);
-    const byName = bundlesByPackage.get(pkg) ?? new Map<string, Located<Doc>>();
-    const twin = byName.get(name);
-    if (twin) throw new CatalogError(`${doc.at}: package ${pkg} bundle ${name} is already defined at ${twin.at}`);
-    byName.set(name, doc);
-    bundlesByPackage.set(pkg, byName);
+    const { package: pkg, name } = doc.value;
+    await problems.attempt({ pkg }, () => {
+      if (!packageDocs.has(pkg)) throw new CatalogError(`${doc.at}: bundle ${name} belongs to package ${pkg}, which has no olm.package`);
+      const byName = bundlesByPackage.get(pkg) ?? new Map<string, Located<BundleContent>>();
+      const twin = byName.get(name);
+      if (twin) throw new CatalogError(`${doc.at}: package ${pkg} bundle ${name} is already defined at ${twin.at}`);
+      byName.set(name, doc);
+      bundlesByPackage.set(pkg, byName);
+    });
   }
 
   const packages: Package[] = [];
-  for (const [name, { at, value }] of packageDocs) {
-    const fbcChannels = channelsByPackage.get(name) ?? [];
-    const bundleDocsOfPackage = bundlesByPackage.get(name) ?? new Map<string, Located<Doc>>();
-    const channels: Channel[] = fbcChannels.map((c) => {
-      for (const e of c.entries) {
-        if (!bundleDocsOfPackage.has(e.name)) throw new CatalogError(`${c.at}: package ${name} channel ${c.name} lists ${e.name}, which has no olm.bundle`);
-      }
-      const head = channelHead(c.entries, `${c.at}: package ${name} channel ${c.name}`);
-      return { name: c.name, head, entries: withDepths(c.entries, head) };
-    });
-    const firstEntry = new Map<string, FbcChannelEntry>();
-    for (const c of fbcChannels) for (const e of c.entries) if (!firstEntry.has(e.name)) firstEntry.set(e.name, e);
-    const bundles: Bundle[] = [];
-    for (const [bundleName, doc] of bundleDocsOfPackage) {
-      const entry = firstEntry.get(bundleName);
-      if (!entry) throw new CatalogError(`${doc.at}: package ${name} bundle ${bundleName} is not in any channel`);
-      bundles.push(await toBundle(doc, name, entry, deprecated.has(`${name}\0${bundleName}`), manifestsRoot));
-    }
-    const declared = optionalString(value.defaultChannel, `${at}: defaultChannel`);
-    const defaultChannel = declared ?? (channels.length === 1 ? channels[0]!.name : '');
-    if (declared !== undefined && !channels.some((c) => c.name === declared)) {
-      throw new CatalogError(`${at}: package ${name} default channel ${declared} has no olm.channel`);
-    }
-    packages.push({ name, defaultChannel, channels, bundles });
+  for (const [name, doc] of packageDocs) {
+    const pkg = await problems.attempt({ pkg: name }, () => assemblePackage(name, doc, channelsByPackage.get(name) ?? [], bundlesByPackage.get(name) ?? new Map(), deprecated));
+    if (pkg) packages.push(pkg);
   }
   return packages;
+}
+
+function assemblePackage(name: string, { at, value }: Located<Doc>, fbcChannels: { name: string; entries: FbcChannelEntry[]; at: string }[],
+  bundleDocsOfPackage: ReadonlyMap<string, Located<BundleContent>>, deprecated: ReadonlySet<string>): Package {
+  const channels: Channel[] = fbcChannels.map((c) => {
+    for (const e of c.entries) {
+      if (!bundleDocsOfPackage.has(e.name)) throw new CatalogError(`${c.at}: package ${name} channel ${c.name} lists ${e.name}, which has no olm.bundle`);
+    }
+    const head = channelHead(c.entries, `${c.at}: package ${name} channel ${c.name}`);
+    return { name: c.name, head, entries: withDepths(c.entries, head) };
+  });
+  const firstEntry = new Map<string, FbcChannelEntry>();
+  for (const c of fbcChannels) for (const e of c.entries) if (!firstEntry.has(e.name)) firstEntry.set(e.name, e);
+  const bundles: Bundle[] = [];
+  for (const [bundleName, doc] of bundleDocsOfPackage) {
+    const entry = firstEntry.get(bundleName);
+    if (!entry) throw new CatalogError(`${doc.at}: package ${name} bundle ${bundleName} is not in any channel`);
+    bundles.push({
+      ...doc.value,
+      ...(entry.replaces ? { replaces: entry.replaces } : {}),
+      skips: entry.skips,
+      ...(entry.skipRange ? { skipRange: entry.skipRange } : {}),
+      ...(deprecated.has(`${name}\0${bundleName}`) ? { deprecated: true } : {}),
+    });
+  }
+  const declared = optionalString(value.defaultChannel, `${at}: defaultChannel`);
+  const defaultChannel = declared ?? (channels.length === 1 ? channels[0]!.name : '');
+  if (declared !== undefined && !channels.some((c) => c.name === declared)) {
+    throw new CatalogError(`${at}: package ${name} default channel ${declared} has no olm.channel`);
+  }
+  return { name, defaultChannel, channels, bundles };
 }
 
 function channelEntries(channel: Doc, at: string): FbcChannelEntry[] {
@@ -177,10 +255,11 @@ function withDepths(entries: readonly FbcChannelEntry[], head: string): ChannelE
 }
 
 /** `manifestsRoot`: the catalog folder when olm.bundle.object manifests are decoded, undefined to leave them out. */
-async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: FbcChannelEntry, deprecated: boolean, manifestsRoot: CatalogRoot | undefined): Promise<Bundle> {
-  const name = value.name as string;
-  // Without manifests, olm.bundle.object values (often megabytes of base64) are not even re-encoded.
-  const properties = propertiesOf(value, at).filter((p) => manifestsRoot !== undefined || p.type !== 'olm.bundle.object');
+async function bundleContent({ at, file, value }: Located<Doc>, manifestsRoot: CatalogRoot | undefined): Promise<BundleContent> {
+  const name = requiredString(value, 'name', at);
+  const pkg = requiredString(value, 'package', at);
+  // Without manifests, olm.bundle.object and olm.csv.metadata values (often megabytes) are not even re-encoded.
+  const properties = propertiesOf(value, at, (type) => manifestsRoot !== undefined || !MANIFEST_PROPERTIES.has(type));
   const values = (type: string): Doc[] => properties.filter((p) => p.type === type).map((p) => p.parsed);
   const packageProperty = values('olm.package')[0];
   const gvk = (p: Doc): Api => ({ group: String(p.group ?? ''), version: String(p.version ?? ''), kind: String(p.kind ?? ''), plural: '' });
@@ -192,32 +271,28 @@ async function toBundle({ at, file, value }: Located<Doc>, pkg: string, entry: F
   ];
   const manifests = manifestsRoot ? await bundleObjects(values('olm.bundle.object'), manifestsRoot, dirname(file), `${at}: bundle ${name}`) : undefined;
   const csvJson = manifests?.find((o) => (JSON.parse(o) as Doc).kind === 'ClusterServiceVersion');
-  const image = optionalString(value.image, `${at}: image`) ?? '';
-  return {
+  // A copy of what is kept: strings cut out of a parsed file keep the whole file's text alive in V8.
+  const facts = JSON.parse(JSON.stringify({
     name,
     package: pkg,
     version: typeof packageProperty?.version === 'string' ? packageProperty.version : '',
-    image,
-    ...(entry.replaces ? { replaces: entry.replaces } : {}),
-    skips: entry.skips,
-    ...(entry.skipRange ? { skipRange: entry.skipRange } : {}),
+    image: optionalString(value.image, `${at}: image`) ?? '',
     relatedImages: relatedImagesOf(value, at),
     providedApis: values('olm.gvk').map(gvk),
     requiredApis,
     properties: properties.map(({ type, value: v }) => ({ type, value: v })),
     dependencies,
-    ...(csvJson ? { csvJson } : {}),
-    ...(manifests ? { objects: manifests } : {}),
-    ...(deprecated ? { deprecated: true } : {}),
-  };
+  })) as BundleContent;
+  return { ...facts, ...(csvJson ? { csvJson } : {}), ...(manifests ? { objects: manifests } : {}) };
 }
 
-function propertiesOf(bundle: Doc, at: string): (TypedValue & { parsed: Doc })[] {
+/** The properties whose type `keep` accepts (the others are checked, not encoded). */
+function propertiesOf(bundle: Doc, at: string, keep: (type: string) => boolean): (TypedValue & { parsed: Doc })[] {
   if (bundle.properties === undefined || bundle.properties === null) return [];
   if (!Array.isArray(bundle.properties)) throw new CatalogError(`${at}: properties must be a list`);
-  return bundle.properties.map((p, i) => {
+  return bundle.properties.flatMap((p, i) => {
     if (!isMapping(p) || typeof p.type !== 'string') throw new CatalogError(`${at}: properties[${i}] needs a string type`);
-    return { type: p.type, value: goJson(p.value ?? null), parsed: isMapping(p.value) ? p.value : {} };
+    return keep(p.type) ? [{ type: p.type, value: goJson(p.value ?? null), parsed: isMapping(p.value) ? p.value : {} }] : [];
   });
 }
 

@@ -1,6 +1,6 @@
 // What upstream derives from a bundle's ClusterServiceVersion and CRDs (pkg/registry/bundle.go,
 // csv.go, pkg/sqlite/load.go): related images, provided/required APIs, properties, dependencies.
-import { CatalogError, escapeLikeGo, goJson, isMapping, optionalString, stringList } from '../documents.js';
+import { CatalogError, escapeLikeGo, FieldError, goJson, isMapping, optionalString, stringList } from '../documents.js';
 import type { Api, RelatedImage, TypedValue } from '../model.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -13,6 +13,8 @@ export interface CsvFacts {
   readonly skips: string[];
   readonly skipRange?: string;
   readonly relatedImages: RelatedImage[];
+  /** Indexes of spec.relatedImages entries without an image (upstream stores them as the image ''). */
+  readonly relatedImagesWithoutImage: number[];
   readonly providedApis: Api[];
   readonly requiredApis: Api[];
   readonly properties: TypedValue[];
@@ -52,6 +54,7 @@ export function csvFacts(csv: KubeObject, objects: readonly KubeObject[], where:
     ...annotationProperties(annotation(PROPERTIES_ANNOTATION), where),
   ]);
   const dependencies = unique(requiredApis.map((api) => gvkProperty(api)));
+  const related = relatedImagesOf(spec, where);
 
   return {
     name: csvName(csv)!,
@@ -59,7 +62,8 @@ export function csvFacts(csv: KubeObject, objects: readonly KubeObject[], where:
     ...(replaces ? { replaces } : {}),
     skips,
     ...(skipRange !== undefined && skipRange !== '' ? { skipRange } : {}),
-    relatedImages: relatedImagesOf(spec, where),
+    relatedImages: related.images,
+    relatedImagesWithoutImage: related.unset,
     providedApis,
     requiredApis,
     properties,
@@ -95,11 +99,12 @@ function annotationProperties(text: string | undefined, where: string): TypedVal
 /**
  * Operator images (containers and initContainers of the install deployments, only for the
  * `deployment` strategy) then spec.relatedImages; one entry per image, named when the CSV names it.
+ * As upstream, an entry without an image gives the image '' (which nothing mirrors); `unset` lists
+ * the spec.relatedImages indexes without one.
  */
-function relatedImagesOf(spec: KubeObject, where: string): RelatedImage[] {
+function relatedImagesOf(spec: KubeObject, where: string): { images: RelatedImage[]; unset: number[] } {
   const images = new Map<string, string | undefined>();
   const add = (image: string, name?: string): void => {
-    if (image === '') return;
     if (!images.has(image) || (images.get(image) === undefined && name)) images.set(image, name);
   };
   const install = isMapping(spec.install) ? spec.install : {};
@@ -111,19 +116,22 @@ function relatedImagesOf(spec: KubeObject, where: string): RelatedImage[] {
         list(isMapping(podSpec) ? podSpec[kind] : undefined).forEach((container, c) => {
           const path = `${where}: spec.install.spec.deployments[${d}].spec.template.spec.${kind}[${c}]`;
           checkContainer(container, path);
-          const image = isMapping(container) ? container.image : undefined;
-          if (typeof image === 'string') add(image);
+          add(optionalString((container as KubeObject).image, `${path}.image`) ?? '');
         });
       }
     });
   }
-  list(spec.relatedImages).forEach((related, i) => {
-    if (!isMapping(related)) throw new CatalogError(`${where}: spec.relatedImages[${i}] must be a mapping with "image"`);
-    const image = optionalString(related.image, `${where}: spec.relatedImages[${i}].image`);
-    const name = optionalString(related.name, `${where}: spec.relatedImages[${i}].name`);
-    if (image) add(image, name || undefined);
+  const related = spec.relatedImages ?? [];
+  if (!Array.isArray(related)) throw new FieldError('relatedImages', where, `spec.relatedImages: expected a list of {name, image}, got ${JSON.stringify(related)}`);
+  const unset: number[] = [];
+  related.forEach((entry, i) => {
+    if (!isMapping(entry)) throw new CatalogError(`${where}: spec.relatedImages[${i}] must be a mapping with "image"`);
+    const image = optionalString(entry.image, `${where}: spec.relatedImages[${i}].image`) ?? '';
+    const name = optionalString(entry.name, `${where}: spec.relatedImages[${i}].name`);
+    if (image === '') unset.push(i);
+    add(image, name || undefined);
   });
-  return [...images].map(([image, name]) => (name ? { name, image } : { image }));
+  return { images: [...images].map(([image, name]) => (name ? { name, image } : { image })), unset };
 }
 
 /**

@@ -2,17 +2,28 @@
 // lexical walk with hidden names skipped; a file whose first document is a ClusterServiceVersion makes
 // a bundle of its folder (first document of every sibling file, no subfolders, other CSVs left out);
 // a file whose first document has a packageName adds that package and its channels.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
-import { CatalogError, goJson, isMapping, parseDocuments } from '../documents.js';
+// Folders are read one at a time and only what the catalog keeps outlives its folder, so memory
+// follows the rows kept, not the YAML read.
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, extname, join, relative, sep } from 'node:path';
+import { CatalogError, FieldError, goJson, isMapping, keyLine, parseDocuments } from '../documents.js';
 import { channelEntryRows, entriesFromRows } from '../graph.js';
 import type { Bundle, Catalog, Channel, Package } from '../model.js';
 import { csvFacts, csvName, packageProperty, type CsvFacts, type KubeObject } from './csv.js';
+import { InvalidReferenceError, parseReference } from '../../reference/reference.js';
 import { compareCodeUnits } from '../../util/compare.js';
 
 interface LoadedBundle {
   readonly file: string;
+  /** Position of the CSV file in the walk, so bundles keep upstream's order whatever order folders are read in. */
+  readonly order: number;
   readonly facts: CsvFacts;
+  readonly manifests?: BundleManifests;
+}
+
+/** A bundle's CSV and all its objects (the CSV among them) as compact JSON, as upstream stores them. */
+export interface BundleManifests {
   readonly csvJson: string;
   readonly objects: string[];
 }
@@ -24,63 +35,214 @@ interface PackageManifest {
   readonly channels: { name: string; currentCSV: string }[];
 }
 
+export interface LoadPackageManifestsOptions {
+  /**
+   * Upstream's permissive mode: a package with a problem (a file that does not parse, a bundle that
+   * does not load, a broken upgrade graph) is left out and named, and the others are loaded.
+   * Without it, any problem fails the whole load.
+   */
+  permissive?: boolean;
+  /**
+   * Keep every bundle's CSV and objects as JSON (csvJson, objects); default true. Without them a load
+   * holds only what listing and mirroring need, and `manifestsOf` reads them again when asked, so
+   * that a catalog database can be written without the whole catalog's manifests in memory at once.
+   */
+  manifests?: boolean;
+}
+
+export interface PackageManifestsLoad {
+  readonly catalog: Catalog;
+  /** Every problem, `file[:line]: ...` or naming the bundle and package (permissive loads only; otherwise they throw). */
+  readonly errors: readonly string[];
+  /** Packages (or package folders, when no package manifest could be read) left out by a permissive load. */
+  readonly skippedPackages: readonly string[];
+  /** What loaded but loses something, e.g. a related image without `image:`. */
+  readonly warnings: readonly string[];
+  /** A bundle's manifests read from its folder again (the files as they are now), for loads without `manifests`. */
+  readonly manifestsOf: (bundle: Bundle) => BundleManifests | undefined;
+}
+
 /** Files whose parse errors fail the load; other files that do not parse are not manifests and are skipped. */
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/** The catalog, failing with every problem listed when there is any. */
 export async function loadPackageManifests(dir: string): Promise<Catalog> {
-  const errors: string[] = [];
+  return (await loadPackageManifestFolder(dir)).catalog;
+}
+
+export async function loadPackageManifestFolder(dir: string, opts: LoadPackageManifestsOptions = {}): Promise<PackageManifestsLoad> {
   const { files, folders } = await walk(dir);
+  const problems = new Problems(dir);
+  const warnings: string[] = [];
+  const bundles = new Map<string, LoadedBundle>();
+  const failedBundles = new Set<string>();
+  const manifests = new Map<string, PackageManifest>();
+  const order = new Map(files.map((file, i) => [file, i]));
+  const interned = new Map<string, string>();
+
+  for (const siblings of folders.values()) {
+    const firstDocs = readFirstDocuments(siblings, (file, message) => problems.add(file, message));
+    for (const file of siblings) {
+      const doc = firstDocs.get(file);
+      if (!isMapping(doc) || doc.kind !== 'ClusterServiceVersion') continue;
+      const ok = problems.collect(file, () => {
+        const bundle = loadBundle(file, order.get(file)!, doc, siblings, firstDocs, warnings, opts.manifests ?? true ? interned : undefined);
+        const previous = bundles.get(bundle.facts.name);
+        if (previous) {
+          const [a, b] = [previous.file, file].sort((x, y) => order.get(x)! - order.get(y)!);
+          throw new CatalogError(`bundle ${bundle.facts.name} is defined twice: ${a} and ${b}`);
+        }
+        bundles.set(bundle.facts.name, bundle);
+      });
+      if (!ok) failedBundles.add(csvName(doc) ?? '');
+    }
+    for (const file of siblings) {
+      const doc = firstDocs.get(file);
+      if (!isMapping(doc) || typeof doc.packageName !== 'string' || doc.packageName === '') continue;
+      // Like upstream, a later manifest of the same package replaces the earlier one.
+      problems.collect(file, () => manifests.set(doc.packageName as string, packageManifest(file, doc)));
+    }
+  }
+
+  const packages: Package[] = [];
+  const byWalkOrder = [...manifests.values()].sort((a, b) => order.get(a.file)! - order.get(b.file)!);
+  for (const manifest of byWalkOrder) {
+    problems.collect(manifest.file, () => packages.push(buildPackage(manifest, bundles, failedBundles)));
+  }
+  const manifestsOf = (bundle: Bundle): BundleManifests | undefined => {
+    const loaded = bundles.get(bundle.name);
+    if (!loaded) return undefined;
+    const siblings = folders.get(dirname(loaded.file)) ?? [];
+    const firstDocs = readFirstDocuments(siblings, (_file, message) => {
+      throw new CatalogError(message);
+    });
+    const csv = firstDocs.get(loaded.file);
+    if (!isMapping(csv) || csvName(csv) !== bundle.name) throw new CatalogError(`${loaded.file}: no longer holds the CSV of ${bundle.name}`);
+    return bundleManifests(csv, bundleObjects(bundle.name, siblings, firstDocs), new Map());
+  };
+  if (!opts.permissive) {
+    problems.throwIfAny();
+    return { catalog: { packages }, errors: [], skippedPackages: [], warnings, manifestsOf };
+  }
+  // A package folder with a problem is left out whole: what it holds cannot be trusted to be complete.
+  const kept = packages.filter((p) => !problems.inFolderOf(manifests.get(p.name)!.file));
+  const keptFolders = new Set(kept.map((p) => problems.packageFolder(manifests.get(p.name)!.file)));
+  const skippedPackages = [...problems.folders()].filter((f) => !keptFolders.has(f)).map((folder) => {
+    const names = byWalkOrder.filter((m) => problems.packageFolder(m.file) === folder).map((m) => m.name);
+    return names.length > 0 ? `${names.join(', ')} (${join(dir, folder)})` : join(dir, folder);
+  });
+  return { catalog: { packages: kept }, errors: problems.messages, skippedPackages, warnings, manifestsOf };
+}
+
+/** What a permissive load says about the packages it left out. */
+export function skippedPackagesMessage(skippedPackages: readonly string[]): string {
+  return `left out ${skippedPackages.length} package(s) that could not be loaded: ${skippedPackages.join('; ')}`;
+}
+
+/** Problems of a load, each attributed to the package folder (first folder under the root) it happened in. */
+class Problems {
+  readonly messages: string[] = [];
+  private readonly byFolder = new Set<string>();
+  constructor(private readonly root: string) {}
+
+  add(file: string, message: string): void {
+    this.messages.push(message);
+    this.byFolder.add(this.packageFolder(file));
+  }
+
+  /** Runs `step`, recording a CatalogError against `file`'s package folder instead of throwing it; false when it failed. */
+  collect(file: string, step: () => unknown): boolean {
+    try {
+      step();
+      return true;
+    } catch (err) {
+      if (!(err instanceof CatalogError)) throw err;
+      this.add(file, err.message);
+      return false;
+    }
+  }
+
+  packageFolder(file: string): string {
+    return relative(this.root, file).split(sep)[0]!;
+  }
+
+  inFolderOf(file: string): boolean {
+    return this.byFolder.has(this.packageFolder(file));
+  }
+
+  folders(): Iterable<string> {
+    return this.byFolder;
+  }
+
+  throwIfAny(): void {
+    if (this.messages.length === 1) throw new CatalogError(this.messages[0]!);
+    if (this.messages.length > 1) throw new CatalogError(`${this.messages.length} problems loading package manifests from ${this.root}:\n${this.messages.join('\n')}`);
+  }
+}
+
+/** The first document of each file (undefined for empty ones); a file that cannot be read, or a manifest that does not parse, goes to `problem`. */
+function readFirstDocuments(files: readonly string[], problem: (file: string, message: string) => void): Map<string, unknown> {
   const firstDocs = new Map<string, unknown>();
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      errors.push(`cannot read ${file}: ${(err as Error).message}`);
+      problem(file, `cannot read ${file}: ${(err as Error).message}`);
       continue;
     }
     try {
       firstDocs.set(file, parseDocuments(text, file, { firstOnly: true })[0]?.value);
     } catch (err) {
       if (!(err instanceof CatalogError)) throw err;
-      if (MANIFEST_EXTENSIONS.has(extname(file).toLowerCase())) errors.push(err.message);
+      if (MANIFEST_EXTENSIONS.has(extname(file).toLowerCase())) problem(file, err.message);
     }
   }
-
-  const bundles = new Map<string, LoadedBundle>();
-  const failedBundles = new Set<string>();
-  for (const file of files) {
-    const doc = firstDocs.get(file);
-    if (!isMapping(doc) || doc.kind !== 'ClusterServiceVersion') continue;
-    const ok = collect(errors, () => {
-      const bundle = loadBundle(file, doc, folders.get(dirname(file)) ?? [], firstDocs);
-      const previous = bundles.get(bundle.facts.name);
-      if (previous) throw new CatalogError(`bundle ${bundle.facts.name} is defined twice: ${previous.file} and ${file}`);
-      bundles.set(bundle.facts.name, bundle);
-    });
-    if (!ok) failedBundles.add(csvName(doc) ?? '');
-  }
-
-  const manifests = new Map<string, PackageManifest>();
-  for (const file of files) {
-    const doc = firstDocs.get(file);
-    if (!isMapping(doc) || typeof doc.packageName !== 'string' || doc.packageName === '') continue;
-    // Like upstream, a later manifest of the same package replaces the earlier one.
-    collect(errors, () => manifests.set(doc.packageName as string, packageManifest(file, doc)));
-  }
-
-  const packages: Package[] = [];
-  for (const manifest of manifests.values()) {
-    collect(errors, () => packages.push(buildPackage(manifest, bundles, failedBundles)));
-  }
-  if (errors.length === 1) throw new CatalogError(errors[0]!);
-  if (errors.length > 1) throw new CatalogError(`${errors.length} problems loading package manifests from ${dir}:\n${errors.join('\n')}`);
-  return { packages };
+  return firstDocs;
 }
 
-function loadBundle(file: string, csv: KubeObject, siblings: readonly string[], firstDocs: ReadonlyMap<string, unknown>): LoadedBundle {
+/** `interned` keeps the manifests (one string for equal JSON texts); undefined leaves them out. */
+function loadBundle(file: string, order: number, csv: KubeObject, siblings: readonly string[], firstDocs: ReadonlyMap<string, unknown>,
+  warnings: string[], interned: Map<string, string> | undefined): LoadedBundle {
   const name = csvName(csv);
   if (!name) throw new CatalogError(`${file}: ClusterServiceVersion has no metadata.name`);
+  const objects = bundleObjects(name, siblings, firstDocs);
+  const where = `bundle ${name} (${file})`;
+  // A copy: strings cut out of a parsed file keep the whole file's text alive in V8.
+  const facts = JSON.parse(JSON.stringify(withKeyLine(file, name, () => csvFacts(csv, objects, where, dirname(file))))) as CsvFacts;
+  for (const unset of facts.relatedImagesWithoutImage) {
+    warnings.push(`${where}: spec.relatedImages[${unset}] has no image: the bundle gets an empty related image, which is not mirrored`);
+  }
+  for (const { image } of facts.relatedImages) {
+    const problem = image === '' ? undefined : referenceProblem(image);
+    if (problem) warnings.push(`${where}: related image ${image} is no valid image reference (${problem}): it cannot be mirrored`);
+  }
+  return { file, order, facts, ...(interned ? { manifests: bundleManifests(csv, objects, interned) } : {}) };
+}
+
+/** Runs `read`; a FieldError gets the line of its key in the CSV `file` (looked up only then: the text is not kept). */
+function withKeyLine<T>(file: string, bundle: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof FieldError)) throw err;
+    const line = keyLine(readFileSync(file, 'utf8'), err.key);
+    throw new CatalogError(`bundle ${bundle} (${file}${line === undefined ? '' : `:${line}`}): ${err.detail}`);
+  }
+}
+
+function referenceProblem(image: string): string | undefined {
+  try {
+    parseReference(image);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) return err.reason;
+    throw err;
+  }
+}
+
+/** The bundle of a CSV: the first document of every file beside it that has a kind, other CSVs left out. */
+function bundleObjects(name: string, siblings: readonly string[], firstDocs: ReadonlyMap<string, unknown>): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const sibling of siblings) {
     const doc = firstDocs.get(sibling);
@@ -89,8 +251,22 @@ function loadBundle(file: string, csv: KubeObject, siblings: readonly string[], 
     if (doc.kind === 'ClusterServiceVersion' && csvName(doc) !== name) continue;
     objects.push(doc);
   }
-  const facts = csvFacts(csv, objects, `bundle ${name} (${file})`, dirname(file));
-  return { file, facts, csvJson: goJson(csv), objects: objects.map(goJson) };
+  return objects;
+}
+
+/**
+ * The CSV's JSON is stored twice (csv and bundle columns) and CRDs are often the same in every
+ * version of a package: one string each, through `interned`.
+ */
+function bundleManifests(csv: KubeObject, objects: readonly KubeObject[], interned: Map<string, string>): BundleManifests {
+  const intern = (json: string): string => {
+    const known = interned.get(json);
+    if (known !== undefined) return known;
+    interned.set(json, json);
+    return json;
+  };
+  const csvJson = goJson(csv);
+  return { csvJson, objects: objects.map((o) => (o === csv ? csvJson : intern(goJson(o)))) };
 }
 
 function packageManifest(file: string, doc: Record<string, unknown>): PackageManifest {
@@ -123,14 +299,13 @@ function buildPackage(manifest: PackageManifest, bundles: ReadonlyMap<string, Lo
     channels.push({ name: c.name, head: c.currentCSV, entries: entriesFromRows(rows, lookup) });
   }
   const inChannels = new Set(channels.flatMap((c) => c.entries.map((e) => e.bundle)));
-  const packageBundles: Bundle[] = [];
-  for (const [name, loaded] of bundles) {
-    if (inChannels.has(name)) packageBundles.push(toBundle(loaded, manifest.name));
-  }
+  const packageBundles = [...inChannels].flatMap((name) => bundles.get(name) ?? [])
+    .sort((a, b) => a.order - b.order)
+    .map((loaded) => toBundle(loaded, manifest.name));
   return { name: manifest.name, defaultChannel: defaultChannel.name, channels, bundles: packageBundles };
 }
 
-function toBundle({ facts, csvJson, objects }: LoadedBundle, packageName: string): Bundle {
+function toBundle({ facts, manifests }: LoadedBundle, packageName: string): Bundle {
   const pkgProperty = packageProperty(packageName, facts.version);
   const hasPkgProperty = facts.properties.some((p) => p.type === pkgProperty.type && p.value === pkgProperty.value);
   return {
@@ -146,21 +321,8 @@ function toBundle({ facts, csvJson, objects }: LoadedBundle, packageName: string
     requiredApis: facts.requiredApis,
     properties: hasPkgProperty ? facts.properties : [...facts.properties, pkgProperty],
     dependencies: facts.dependencies,
-    csvJson,
-    objects,
+    ...manifests,
   };
-}
-
-/** Runs `step`, recording a CatalogError instead of throwing it; false when it failed. */
-function collect(errors: string[], step: () => unknown): boolean {
-  try {
-    step();
-    return true;
-  } catch (err) {
-    if (!(err instanceof CatalogError)) throw err;
-    errors.push(err.message);
-    return false;
-  }
 }
 
 /**

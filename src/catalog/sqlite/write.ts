@@ -10,7 +10,15 @@ import { channelEntryRows } from '../graph.js';
 import type { Bundle, Catalog, ChannelEntry } from '../model.js';
 import { SCHEMA_STATEMENTS, SCHEMA_VERSION } from './schema.js';
 
-export function writeCatalogDatabase(catalog: Catalog, targetPath: string): void {
+export interface WriteDatabaseOptions {
+  /**
+   * The manifests of a bundle that does not hold them (csvJson, objects), asked for one bundle at a
+   * time while it is written, so that they need not all be in memory at once.
+   */
+  manifestsOf?: (bundle: Bundle) => { readonly csvJson?: string; readonly objects?: readonly string[] } | undefined;
+}
+
+export function writeCatalogDatabase(catalog: Catalog, targetPath: string, opts: WriteDatabaseOptions = {}): void {
   const tempPath = join(dirname(targetPath), `.${basename(targetPath)}.${randomBytes(6).toString('hex')}.tmp`);
   let db: Database.Database | undefined;
   try {
@@ -20,7 +28,7 @@ export function writeCatalogDatabase(catalog: Catalog, targetPath: string): void
     db.pragma('synchronous = OFF');
     db.pragma('foreign_keys = ON');
     for (const statement of SCHEMA_STATEMENTS) db.exec(statement);
-    db.transaction(() => insertCatalog(db!, catalog))();
+    db.transaction(() => insertCatalog(db!, catalog, opts))();
     db.close();
     db = undefined;
     renameSync(tempPath, targetPath);
@@ -32,7 +40,7 @@ export function writeCatalogDatabase(catalog: Catalog, targetPath: string): void
   }
 }
 
-function insertCatalog(db: Database.Database, catalog: Catalog): void {
+function insertCatalog(db: Database.Database, catalog: Catalog, opts: WriteDatabaseOptions): void {
   const statements = {
     bundle: db.prepare(
       'insert into operatorbundle(name, csv, bundle, bundlepath, version, skiprange, replaces, skips, substitutesfor) values(?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -54,7 +62,7 @@ function insertCatalog(db: Database.Database, catalog: Catalog): void {
     for (const bundle of pkg.bundles) {
       if (written.has(bundle.name)) throw new CatalogError(`bundle ${bundle.name} appears in more than one package (${pkg.name})`);
       written.add(bundle.name);
-      insertBundle(statements, bundle);
+      insertBundle(statements, bundle, opts);
     }
     for (const channel of pkg.channels) statements.channel.run(channel.name, pkg.name, channel.head);
     statements.pkg.run(pkg.name, pkg.defaultChannel === '' ? null : pkg.defaultChannel);
@@ -70,7 +78,7 @@ function insertCatalog(db: Database.Database, catalog: Catalog): void {
   for (const bundle of catalog.looseBundles ?? []) {
     if (written.has(bundle.name)) throw new CatalogError(`loose bundle ${bundle.name} is also a bundle of a package`);
     written.add(bundle.name);
-    insertBundle(statements, bundle);
+    insertBundle(statements, bundle, opts);
   }
   db.prepare('insert into schema_migrations(version) values(?)').run(SCHEMA_VERSION);
 }
@@ -81,13 +89,14 @@ type Statements = Record<'bundle' | 'image' | 'dependency' | 'property' | 'api' 
  * Upstream's conventions: absent text is '' in operatorbundle and NULL in the rows that refer to it;
  * csv, bundle and dependency values are BLOBs (Go writes them as []byte).
  */
-function insertBundle(statements: Statements, bundle: Bundle): void {
+function insertBundle(statements: Statements, bundle: Bundle, opts: WriteDatabaseOptions): void {
   const version = bundle.version === '' ? null : bundle.version;
   const path = bundle.image === '' ? null : bundle.image;
+  const { csvJson, objects } = bundle.csvJson !== undefined || bundle.objects !== undefined ? bundle : opts.manifestsOf?.(bundle) ?? bundle;
   statements.bundle.run(
     bundle.name,
-    bundle.csvJson === undefined ? null : Buffer.from(`${bundle.csvJson}\n`),
-    bundle.objects === undefined ? null : Buffer.from(bundle.objects.map((o) => `${o}\n`).join('')),
+    csvJson === undefined ? null : Buffer.from(`${csvJson}\n`),
+    objects === undefined ? null : Buffer.from(objects.map((o) => `${o}\n`).join('')),
     bundle.image,
     bundle.version,
     bundle.skipRange ?? '',
