@@ -95,6 +95,9 @@ export function registryHost(registry: string): string {
 }
 
 export type FallbackEvent = { type: 'fallback'; registry: string; from: 'https'; to: 'http'; reason: string };
+/** Something --insecure allowed that would otherwise have been refused (said once per registry and reason). */
+export type InsecureEvent = { type: 'insecure'; registry: string; reason: string };
+export type AuthEvent = FallbackEvent | InsecureEvent;
 
 /** expiresAt is Infinity while the request is in flight, so concurrent callers share it. */
 interface CachedToken { token: Promise<string>; expiresAt: number }
@@ -117,13 +120,29 @@ export interface Authorization {
 export class Authenticator {
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly insecureWarnings = new Set<string>();
 
   constructor(
     private readonly transport: Transport,
     private readonly credentials: CredentialStore | undefined,
-    private readonly insecure: boolean,
-    private readonly onFallback: (e: FallbackEvent) => void,
+    readonly insecure: boolean,
+    private readonly emit: (e: AuthEvent) => void,
   ) {}
+
+  /**
+   * Plain HTTP where the registry was reached over HTTPS (a token realm, a redirect): refused with an
+   * error naming `what` unless --insecure, which allows it with a warning (once per registry and `what`).
+   */
+  allowPlainHttp(registry: string, what: string): void {
+    if (!this.insecure) {
+      throw new RegistryError(`${registry} is reached over HTTPS, but ${what} is plain HTTP; refusing to send anything there unencrypted `
+        + '(pass --insecure to allow it)', { registry, code: 'PLAIN_HTTP_REFUSED' });
+    }
+    const reason = `${registry} is reached over HTTPS, but ${what} is plain HTTP`;
+    if (this.insecureWarnings.has(reason)) return;
+    this.insecureWarnings.add(reason);
+    this.emit({ type: 'insecure', registry, reason });
+  }
 
   /** Pings the registry once (concurrent callers share the ping); a failed ping is forgotten so the next call retries. */
   endpoint(registry: string): Promise<Endpoint> {
@@ -144,7 +163,7 @@ export class Authenticator {
       if (!this.insecure || httpsError instanceof RegistryError) throw httpsError;
       try {
         const endpoint = await this.pingOrigin(registry, `http://${host}`);
-        this.onFallback({ type: 'fallback', registry, from: 'https', to: 'http', reason: (httpsError as Error).message });
+        this.emit({ type: 'fallback', registry, from: 'https', to: 'http', reason: (httpsError as Error).message });
         return endpoint;
       } catch {
         throw httpsError; // the HTTPS failure says more than "plain HTTP did not work either"
@@ -255,6 +274,8 @@ export class Authenticator {
     } catch {
       throw new RegistryError(`registry ${registry} sent an unusable token realm "${challenge.params.realm ?? ''}"`, { registry });
     }
+    // The token (and the credentials that get it) would travel in clear text: only with --insecure.
+    if (realm.protocol === 'http:' && endpoint.origin.startsWith('https:')) this.allowPlainHttp(registry, `its token realm ${realm.origin}`);
     const cred = match?.credential;
     const service = challenge.params.service;
     const ctx = { action: 'requesting a token for', subject: `${registry} (${scopes.join(' ') || 'no scope'}) from ${realm.host}`, registry };

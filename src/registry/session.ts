@@ -1,6 +1,6 @@
 // One request to a registry, done properly: endpoint + auth, one re-challenge on 401, manual
 // redirects (no Authorization to other origins), retries with backoff, errors with full context.
-import { type FallbackEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
+import { type AuthEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
 import { errorCode, type HttpErrorContext, httpError, networkError, RegistryError } from './errors.js';
 import { type BackoffPolicy, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from './retry.js';
 import { discard, header, readText, type Headers, type HttpMethod, type HttpResponse, type RequestBody, type Transport } from './transport.js';
@@ -10,7 +10,7 @@ export type ClientEvent =
   | { type: 'retry'; registry: string; action: string; subject: string; attempt: number; maxAttempts: number; delayMs: number; reason: string }
   | { type: 'redirect'; registry: string; action: string; subject: string; toHost: string }
   | { type: 'resume'; registry: string; subject: string; offset: number; restarted: boolean; reason: string }
-  | FallbackEvent;
+  | AuthEvent;
 
 export interface CallSpec {
   registry: string;
@@ -134,7 +134,9 @@ export class Session {
       if (spec.followRedirects && res.status >= 300 && res.status < 400 && location) {
         await discard(res);
         if (++redirects > MAX_REDIRECTS) throw new RegistryError(`${spec.action} ${spec.subject}: more than ${MAX_REDIRECTS} redirects`, ctx);
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        if (url.protocol === 'https:' && next.protocol === 'http:') this.auth.allowPlainHttp(spec.registry, `the redirect of ${spec.action} ${spec.subject} to ${next.host}`);
+        url = next;
         this.emit({ type: 'redirect', registry: spec.registry, action: spec.action, subject: spec.subject, toHost: url.host });
         continue;
       }
