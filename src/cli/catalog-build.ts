@@ -1,7 +1,5 @@
 // `olm-mirror catalog build --from-dir DIR (--to-db FILE | --to IMAGE)`: package manifests -> SQLite
 // database -> optionally a catalog image pushed to a registry.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
@@ -9,6 +7,7 @@ import { loadPackageManifests } from '../catalog/packagemanifest/index.js';
 import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { makeTempDir } from '../util/temp.js';
 import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogBuildFlags extends RegistryFlags {
@@ -59,15 +58,15 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
   if (target === undefined) return;
 
   const client = new RegistryClient(clientOptions);
-  const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
+  const tempDir = flags.toDb === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
   try {
-    const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
+    const dbPath = flags.toDb ?? join(tempDir!.path, 'bundles.db');
     if (tempDir !== undefined) writeCatalogDatabase(catalog, dbPath);
     const built = await buildCatalogImage(client, { dbPath, target, platforms });
     stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
   } finally {
     await client.close();
-    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+    await tempDir?.remove();
   }
 }
 

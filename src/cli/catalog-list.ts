@@ -1,9 +1,6 @@
 // `olm-mirror catalog list SRC`: what a catalog holds (packages and channel heads, bundles, or
 // images), from a catalog image, an SQLite database, a file-based catalog or package manifests.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
 import {
@@ -14,7 +11,8 @@ import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { makeTempDir } from '../util/temp.js';
+import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogListFlags extends RegistryFlags {
   package?: string;
@@ -22,6 +20,7 @@ export interface CatalogListFlags extends RegistryFlags {
   images: boolean;
   output: 'table' | 'json';
   indexFilterByOs: string;
+  maxExtractSize: number;
 }
 
 const HELP = `
@@ -50,7 +49,7 @@ export function catalogListCommand(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
-  addRegistryFlags(cmd)
+  addExtractionFlag(addRegistryFlags(cmd))
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
       await runCatalogList(src, flags, process.stdout);
@@ -116,12 +115,12 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
     throw err;
   }
   const client = new RegistryClient(await clientOptionsFrom(flags));
-  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
+  const workDir = await makeTempDir('olm-mirror-list-');
   try {
-    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir });
+    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir: workDir.path, maxExtractBytes: flags.maxExtractSize });
     return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
   } finally {
     await client.close();
-    await rm(workDir, { recursive: true, force: true });
+    await workDir.remove();
   }
 }

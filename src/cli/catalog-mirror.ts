@@ -7,7 +7,7 @@ import { parseMirrorDestination, validateMaxComponents } from '../reference/nami
 import { parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -19,6 +19,7 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   path?: string;
   dryRun: boolean;
   continueOnError: boolean;
+  maxExtractSize: number;
 }
 
 const HELP = `
@@ -74,7 +75,7 @@ export function catalogMirrorCommand(): Command {
     .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
     .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14')
     .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]');
-  addRegistryFlags(cmd, { maxPerRegistry: 4 })
+  addExtractionFlag(addRegistryFlags(cmd, { maxPerRegistry: 4 }))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directory and the database, copy no image', false)
@@ -126,6 +127,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       manifestsDir: flags.toManifests,
       extractFrom,
       extractDir,
+      maxExtractBytes: flags.maxExtractSize,
       maxComponents: flags.maxComponents,
       icspScope: flags.icspScope,
       maxIcspSize: flags.maxIcspSize,

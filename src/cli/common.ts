@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 
 /** Exit codes scripts can rely on. */
@@ -28,6 +29,22 @@ export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
   return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Argument parser for sizes: bytes, or with a binary unit (`512MiB`, `4G`, `10 KiB`). */
+export function parseByteSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|(b))?$/i.exec(value.trim());
+  const bytes = match ? Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? match[3] ?? '').toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError(`expected a size such as 4GiB, 512MiB or 1048576, got "${value}"`);
+  return bytes;
+}
+
+/** Adds --max-extract-size to a command that pulls catalog images. */
+export function addExtractionFlag(cmd: Command): Command {
+  return cmd.addOption(new Option('--max-extract-size <size>', 'the most extracting a catalog image may write to disk (e.g. 512MiB, 8GiB)')
+    .argParser(parseByteSize).default(DEFAULT_MAX_EXTRACT_BYTES, '4GiB'));
 }
 
 /** Argument parser for repeatable flags: every occurrence is kept, in order. */

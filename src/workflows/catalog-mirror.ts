@@ -1,8 +1,7 @@
 // `catalog mirror`, the library side: pull a catalog image, read its catalog, name a target for
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
@@ -22,6 +21,7 @@ import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
+import { makeTempDir, type TempDir } from '../util/temp.js';
 
 export interface CatalogMirrorOptions {
   /** The catalog image, e.g. `registry.redhat.io/redhat/redhat-operator-index:v4.14`. */
@@ -39,6 +39,8 @@ export interface CatalogMirrorOptions {
    * Only the catalog itself is extracted either way; it is echoed in the path mapping message.
    */
   extractFrom?: string;
+  /** The most catalog extraction may write to disk (default 4 GiB). */
+  maxExtractBytes?: number;
   /** oc's --max-components: 0 = no limit, default 2. */
   maxComponents?: number;
   icspScope?: MirrorScope;
@@ -141,7 +143,9 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   validateMaxComponents(maxComponents);
   const name = catalogName(catalogRef);
 
-  const pulled = await pullAndReport(client, catalogRef, opts, out);
+  // Our temp folder goes when the run is interrupted or fails; it is kept (and named) once the run is through.
+  const temp = opts.extractDir === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
+  const pulled = await pullAndReport(client, catalogRef, opts, temp, out);
   // Only images are needed: leave the (large) CSV and bundle manifests unread.
   const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
   const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
@@ -162,6 +166,7 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
   const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
   if (opts.manifestsOnly) {
     out.stdout.write(`to upload the images, run: olm-mirror image mirror -f ${join(manifestsDir, 'mapping.txt')}\n`);
+    temp?.keep();
     return outcome;
   }
   // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
@@ -177,17 +182,20 @@ export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorO
     continueOnError: opts.continueOnError ?? true,
     maxPerRegistry: opts.maxPerRegistry,
   }, out, reporter);
+  temp?.keep();
   return outcome;
 }
 
 /** Pulls and extracts the catalog, printing oc's messages, which users and scripts look for (the database path is where they query it). */
-async function pullAndReport(client: RegistryClient, catalogRef: ImageReference, opts: CatalogMirrorOptions, out: CatalogMirrorStreams)
-  : Promise<PulledCatalogImage> {
+async function pullAndReport(client: RegistryClient, catalogRef: ImageReference, opts: CatalogMirrorOptions, temp: TempDir | undefined,
+  out: CatalogMirrorStreams): Promise<PulledCatalogImage> {
   const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
-  const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
-  const pulled = await pullCatalogImage(client, catalogRef, { platform: opts.indexPlatform, workDir: extractDir }).catch(async (err: unknown) => {
+  const extractDir = resolve(opts.extractDir ?? temp!.path);
+  const pulled = await pullCatalogImage(client, catalogRef, {
+    platform: opts.indexPlatform, workDir: extractDir, maxExtractBytes: opts.maxExtractBytes,
+  }).catch(async (err: unknown) => {
     // A temp folder of ours is no use to anyone without its catalog; a folder the user named is theirs to look into.
-    if (opts.extractDir === undefined) await rm(extractDir, { recursive: true, force: true });
+    await temp?.remove();
     throw err;
   });
   if (extractFrom !== undefined && !isInImagePathWithin(pulled.inImagePath, extractFrom)) {

@@ -53,6 +53,8 @@ export interface FaultProxy {
   authFile: string;
   /** Every request, in arrival order of its response. */
   hits: ProxyHit[];
+  /** Every request as it arrives (before any fault or answer), to see what is in flight. */
+  received: { method: string; path: string }[];
   stop(): Promise<void>;
 }
 
@@ -90,6 +92,9 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
     : new HttpAgent({ keepAlive: true });
   const applied = new Map<FaultRule, number>();
   const hits: ProxyHit[] = [];
+  const received: { method: string; path: string }[] = [];
+  /** Delayed requests not forwarded yet: dropped on stop(), so they keep nothing alive. */
+  const delays = new Set<NodeJS.Timeout>();
   let proxyUrl = '';
 
   function pickRule(req: IncomingMessage): FaultRule | undefined {
@@ -164,9 +169,16 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
   }
 
   const server = createServer((req, res) => {
+    received.push({ method: req.method ?? '', path: req.url ?? '' });
     const action = pickRule(req)?.action;
     if (action?.kind === 'status') injectStatus(req, res, action);
-    else if (action?.kind === 'delay') setTimeout(() => forward(req, res, action), action.ms);
+    else if (action?.kind === 'delay') {
+      const timer = setTimeout(() => {
+        delays.delete(timer);
+        forward(req, res, action);
+      }, action.ms);
+      delays.add(timer);
+    }
     else forward(req, res, action);
   });
   await new Promise<void>((resolve, reject) => {
@@ -179,8 +191,10 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
   const authFile = join(dirname(target.authFile), `auth-proxy-${host.replace(':', '-')}.json`);
   writeAuthFile(authFile, host, target.username, target.password);
   return {
-    host, url: proxyUrl, rules: faults, hits, authFile,
+    host, url: proxyUrl, rules: faults, hits, received, authFile,
     stop: () => new Promise<void>((resolve) => {
+      for (const timer of delays) clearTimeout(timer);
+      delays.clear();
       server.close(() => resolve());
       server.closeAllConnections();
       agent.destroy();

@@ -27,6 +27,8 @@ export interface PullCatalogImageOptions {
   platform?: string;
   /** Folder to extract into: created when missing, must be empty. */
   workDir: string;
+  /** The most extraction may write (default DEFAULT_MAX_EXTRACT_BYTES, 4 GiB). */
+  maxExtractBytes?: number;
 }
 
 export interface PulledCatalogImage {
@@ -67,18 +69,19 @@ export async function pullCatalogImage(
     for (const layer of layers) yield await client.getBlob(ref.registry, ref.repository, layer.digest, { size: layer.size });
   }
   const describeLayer = (i: number) => `layer ${i + 1}/${layers.length} (${layers[i]!.digest}) of ${name}`;
+  const extractOptions = { describeLayer, maxBytes: opts.maxExtractBytes };
 
   const result = { ref, digest, ...(indexDigest ? { indexDigest } : {}), labels };
   const labelled = labelledCatalog(labels);
   if (labelled) {
     const inImagePath = inImage(name, labelled.label, labelled.value);
-    await extractLayers(layerStreams(), workDir, { only: inImagePath, describeLayer });
+    await extractLayers(layerStreams(), workDir, { ...extractOptions, only: inImagePath });
     const localPath = localPathOf(workDir, inImagePath);
     await checkLabelledPath(name, labelled, inImagePath, localPath);
     return { ...result, kind: labelled.kind, inImagePath, localPath };
   }
 
-  await extractLayers(layerStreams(), workDir, { describeLayer });
+  await extractLayers(layerStreams(), workDir, extractOptions);
   const inImagePath = await findDatabase(workDir);
   if (inImagePath === undefined) {
     throw new CatalogImageError(`no catalog found in ${name}: it has neither the label ${CONFIGS_LABEL} nor ${DATABASE_LABEL}, `
