@@ -5,7 +5,7 @@ import { lookupAccess, repositoryScope, type LookupOptions } from './auth.js';
 import { BlobNotFoundError, formatErrorDetails, networkError, parseErrorBody, RegistryError } from './errors.js';
 import { backoffDelay, isRetryableError, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
-import { header, readText, type HttpResponse } from './transport.js';
+import { bodyChunks, header, readText, type HttpResponse } from './transport.js';
 
 function blobPath(repository: string, digest: string): string {
   return `/v2/${repository}/blobs/${digest}`;
@@ -69,9 +69,9 @@ export async function getBlob(
         throw new RegistryError(`${spec.action} ${spec.subject}: asked for bytes from ${offset}, the server sent range "${header(res, 'content-range') ?? ''}"`,
           session.context(spec));
       }
-      return { body: res.body, skip: 0, host: res.url.host };
+      return { body: bodyChunks(res), skip: 0, host: res.url.host };
     }
-    return { body: res.body, skip: offset, host: res.url.host };
+    return { body: bodyChunks(res), skip: offset, host: res.url.host };
   };
 
   async function* download(first: Segment): AsyncGenerator<Buffer> {

@@ -9,13 +9,14 @@ import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
 import type { BackoffPolicy } from './retry.js';
 import { Session, type CallSpec, type ClientEvent } from './session.js';
-import { header, readText, Transport } from './transport.js';
+import { header, readText, Transport, type TransferRate } from './transport.js';
 import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
 export type { LookupOptions } from './auth.js';
 export type { ClientEvent } from './session.js';
+export type { TransferRate } from './transport.js';
 export type { FetchedManifest, ManifestHead } from './manifests.js';
 
 export interface RegistryClientOptions {
@@ -31,6 +32,11 @@ export interface RegistryClientOptions {
   retries?: number;
   /** Time to wait for response headers and, between two body chunks, for data; default 60 s / 120 s. */
   requestTimeoutMs?: number;
+  /**
+   * A body slower than this over the window is abandoned and retried (a download resumes where it was);
+   * default 1024 bytes/s over 30 s, like curl --speed-limit 1024 --speed-time 30. `bytesPerSecond: 0` turns it off.
+   */
+  minTransferRate?: TransferRate;
   /** Retries, redirects, HTTP fallbacks, resumed downloads: for progress or verbose output. */
   onEvent?: (e: ClientEvent) => void;
   /** First backoff step and the longest wait between retries (also the cap on Retry-After); default 500 ms / 30 s. */

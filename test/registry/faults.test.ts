@@ -105,6 +105,33 @@ test('a download cut midway resumes with Range and is complete and verified', as
   assert.deepEqual(resumes.map((e) => e.type === 'resume' && [e.offset, e.restarted]), [[MiB, false], [2 * MiB, false]]);
 });
 
+test('a trickling download is abandoned below the minimum rate and resumed with Range, complete and verified', { timeout: 30_000 }, async () => {
+  // 1 KiB every 50 ms (20 KiB/s) against a minimum of 200 KiB/s over 1 s.
+  proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}$`), times: 1, action: { kind: 'trickle', bytes: 1024, everyMs: 50 } });
+  await withClient(async (c) => {
+    const got = await digestOfStream(await c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size }));
+    assert.deepEqual(got, bigLayer);
+  }, { minTransferRate: { bytesPerSecond: 200 * 1024, windowMs: 1000 } });
+  const gets = hitsOf('GET', new RegExp(`/blobs/${bigLayer.digest}$`));
+  assert.equal(gets.length, 2);
+  assert.equal(gets[0]!.fault, 'trickle');
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt < 200 * 1024, `resumed at byte ${resumedAt}`);
+  const resumes = events.filter((e): e is Extract<ClientEvent, { type: 'resume' }> => e.type === 'resume');
+  assert.equal(resumes.length, 1);
+  assert.equal(resumes[0]!.offset, resumedAt);
+  assert.match(resumes[0]!.reason, /^pulling blob sha256:\w+ of 127\.0\.0\.1:\d+\/faults\/app: abandoned, too slow: 127\.0\.0\.1:\d+ sent \d+ bytes in 1 s, below the minimum transfer rate of 204800 bytes\/s over 1 s$/);
+});
+
+test('a trickling manifest is abandoned and fetched again', { timeout: 30_000 }, async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'trickle', bytes: 10, everyMs: 100 } });
+  await withClient(async (c) => {
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' })).digest, image.digest);
+  }, { minTransferRate: { bytesPerSecond: 1000, windowMs: 500 } });
+  assert.deepEqual(hitsOf('GET', /\/manifests\/v1$/).map((h) => h.fault), ['trickle', undefined]);
+  assert.match(retries()[0]!.reason, /pulling manifest .*faults\/app:v1: abandoned, too slow: /);
+});
+
 test('a manifest body cut midway is fetched again', async () => {
   proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'cut', afterBytes: 10 } });
   await withClient(async (c) => {

@@ -83,3 +83,15 @@ test('delay forwards after waiting', () => withProxy(
     assert.equal((await get(proxy, '/v2/')).status, 200);
     assert.equal(proxy.hits[0]?.fault, 'delay');
   }));
+
+test('trickle passes the body on in small doses, complete in the end', () => withProxy(
+  [{ path: /\/blobs\/sha256:/, times: 1, action: { kind: 'trickle', bytes: 50_000, everyMs: 20 } }],
+  async (proxy, image) => {
+    const res = await request(`${proxy.url}${blobPath(image)}`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    assert.equal(sha256(Buffer.concat(chunks)), image.layerDigests[0]);
+    const sizes = chunks.map((c) => c.length);
+    assert.ok(sizes.length >= 4 && sizes.every((n) => n <= 50_000), `chunks: ${sizes.join(', ')}`);
+    assert.equal(proxy.hits[0]?.fault, 'trickle');
+  }));

@@ -16,7 +16,9 @@ export type FaultAction =
   /** Forward the headers and the first `afterBytes` bytes of the body, then destroy the connection. */
   | { kind: 'cut'; afterBytes: number }
   /** Wait, then forward normally. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Forward the headers, then the body at `bytes` every `everyMs` (a source that trickles). */
+  | { kind: 'trickle'; bytes: number; everyMs: number };
 
 export interface FaultRule {
   /** HTTP method to match (any when absent). */
@@ -81,6 +83,28 @@ function flipFirstByte(): Transform {
       }
       callback(null, chunk);
     },
+  });
+}
+
+/** Buffers the upstream body and passes it on in small doses; stops when the client goes away. */
+function trickle(upRes: IncomingMessage, res: ServerResponse, fault: Extract<FaultAction, { kind: 'trickle' }>): void {
+  let queued = Buffer.alloc(0);
+  let upstreamDone = false;
+  upRes.on('data', (chunk: Buffer) => { queued = Buffer.concat([queued, chunk]); });
+  upRes.on('end', () => { upstreamDone = true; });
+  const timer = setInterval(() => {
+    if (queued.length > 0) {
+      res.write(queued.subarray(0, fault.bytes));
+      queued = queued.subarray(fault.bytes);
+    }
+    if (queued.length === 0 && upstreamDone) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, fault.everyMs);
+  res.once('close', () => {
+    clearInterval(timer);
+    upRes.destroy();
   });
 }
 
@@ -149,6 +173,8 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
           }
         });
         upRes.on('end', () => res.end());
+      } else if (fault?.kind === 'trickle') {
+        trickle(upRes, res, fault);
       } else if (fault?.kind === 'corrupt') {
         upRes.pipe(flipFirstByte()).pipe(res);
       } else {
