@@ -2,6 +2,7 @@
 // redirects (no Authorization to other origins), retries with backoff, errors with full context.
 import { type AuthEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
 import { errorCode, type HttpErrorContext, httpError, networkError, RegistryError } from './errors.js';
+import { DigestMismatchError } from '../manifest/digest.js';
 import { type BackoffPolicy, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from './retry.js';
 import { discard, header, readText, type Headers, type HttpMethod, type HttpResponse, type RequestBody, type Transport } from './transport.js';
 
@@ -83,7 +84,8 @@ export class Session {
           throw raw ? networkError(this.context(spec), err, res.url.host) : err;
         }
       } catch (err) {
-        if (attempt >= maxRetries || !isRetryableError(err)) throw err;
+        // Content that does not match its digest was (most likely) damaged on the way: fetching it again can help.
+        if (attempt >= maxRetries || !(isRetryableError(err) || err instanceof DigestMismatchError)) throw err;
         const delayMs = retryDelay(attempt, this.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
         this.emit({
           type: 'retry', registry: spec.registry, action: spec.action, subject: spec.subject,

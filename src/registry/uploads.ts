@@ -43,13 +43,15 @@ class SourceReader {
   private carry: Buffer | undefined;
   /** Undefined when the source verifies `digest` itself. */
   private readonly hash: DigestAccumulator | undefined;
+  readonly verifiesItself: boolean;
   private bytes = 0;
   /** Set when the source itself failed (as opposed to the request it was feeding). */
   error: unknown;
 
   constructor(source: Readable, private readonly digest: string, private readonly size: number, private readonly onBytes: (n: number) => void) {
     this.iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-    this.hash = verifiedDigestOf(source) === digest ? undefined : new DigestAccumulator(digest);
+    this.verifiesItself = verifiedDigestOf(source) === digest;
+    this.hash = this.verifiesItself ? undefined : new DigestAccumulator(digest);
   }
 
   /** The digest of what was read, once the source ended (only once). */
@@ -157,6 +159,7 @@ export async function pushBlob(
   for (let attempt = 0; ; attempt++) {
     let source: Readable | undefined;
     let upload: UploadState | undefined;
+    let reader: SourceReader | undefined;
     try {
       source = await open();
       const start = await session.call({ ...base, method: 'POST', target: `/v2/${repository}/blobs/uploads/`, expect: [202] });
@@ -164,13 +167,15 @@ export async function pushBlob(
       upload = { location: uploadLocation(start, `${base.action} ${base.subject}`, registry) };
       // Registries may demand a minimum PATCH size (OCI distribution spec).
       const minChunk = Number(header(start, 'oci-chunk-min-length') ?? 0);
-      const reader = new SourceReader(source, digest, size, onBytes);
+      reader = new SourceReader(source, digest, size, onBytes);
       const send = size <= opts.monolithicMaxBytes ? uploadMonolithic : uploadChunked;
       await send(session, base, upload, reader, digest, size, Math.max(opts.chunkBytes, Number.isSafeInteger(minChunk) ? minChunk : 0));
       return;
     } catch (err) {
       if (upload) await cancelUpload(session, base, upload.location);
-      if (attempt >= opts.retries || !isRetryableError(err)) throw err;
+      // A download that failed its own digest check was damaged on the way: a fresh one may be fine, and is verified again.
+      const damaged = err instanceof DigestMismatchError && reader?.verifiesItself === true;
+      if (attempt >= opts.retries || !(isRetryableError(err) || damaged)) throw err;
       const delayMs = retryDelay(attempt, opts.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
       session.emit({
         type: 'retry', registry, action: base.action, subject: base.subject,

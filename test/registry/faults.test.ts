@@ -2,7 +2,16 @@
 // Retry-After), no retries on 4xx, corrupted content, downloads cut midway, uploads failing midway.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { pack } from 'tar-stream';
+import { CONFIGS_LABEL } from '../../src/catalog/image/labels.js';
+import { pullCatalogImage } from '../../src/catalog/image/pull.js';
 import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
+import { MediaTypes } from '../../src/manifest/media-types.js';
 import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -176,8 +185,8 @@ test('a failed monolithic PUT is retried; a 400 on upload is not', async () => {
 test('an upload fed by a corrupted download is cancelled, never completed: monolithic and chunked', async () => {
   proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}`), action: { kind: 'corrupt' } });
   const cases = [
-    { repository: 'faults/copy-monolithic', opts: {}, requests: ['POST 202', 'DELETE 204'] },
-    { repository: 'faults/copy-chunked', opts: { monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB }, requests: ['POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'DELETE 204'] },
+    { repository: 'faults/copy-monolithic', opts: { retries: 2 }, requests: ['POST 202', 'DELETE 204'] },
+    { repository: 'faults/copy-chunked', opts: { retries: 2, monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB }, requests: ['POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'DELETE 204'] },
   ];
   for (const { repository, opts, requests } of cases) {
     proxy.hits.length = 0;
@@ -190,9 +199,64 @@ test('an upload fed by a corrupted download is cancelled, never completed: monol
         (err: Error) => err instanceof DigestMismatchError && err.message.includes(`digest mismatch: expected ${bigLayer.digest}`));
       assert.equal(await c.blobSize(proxy.host, repository, bigLayer.digest), undefined, `${repository} must not have the blob`);
     }, opts);
-    assert.equal(opened, 1, 'a digest mismatch is not retried');
-    assert.equal(streamed, bigLayer.size, 'every byte was read before the mismatch showed');
-    assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`), requests, repository);
+    assert.equal(opened, 3, 'a damaged download is fetched again from scratch, as often as retries allow');
+    assert.equal(streamed, 3 * bigLayer.size, 'every byte was read before the mismatch showed, each time');
+    assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`),
+      [...requests, ...requests, ...requests], repository);
+  }
+});
+
+test('one damaged response is fetched again from scratch: blob upload, manifest by digest and by tag', async () => {
+  proxy.rules.push(
+    { method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}$`), times: 1, action: { kind: 'corrupt' } },
+    { method: 'GET', path: /\/manifests\/sha256:/, times: 1, action: { kind: 'corrupt' } },
+    { method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'corrupt' } },
+  );
+  let opened = 0;
+  await withClient(async (c) => {
+    const open = async () => { opened++; return c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size }); };
+    await c.pushBlob(proxy.host, 'faults/refetched', bigLayer.digest, bigLayer.size, open);
+    assert.deepEqual(await digestOfStream(await c.getBlob(proxy.host, 'faults/refetched', bigLayer.digest)), bigLayer);
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', digest: image.digest })).digest, image.digest);
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' })).digest, image.digest);
+  });
+  assert.equal(opened, 2);
+  assert.deepEqual(proxy.hits.filter((h) => h.method === 'GET' && /\/manifests\//.test(h.path)).map((h) => h.fault),
+    ['corrupt', undefined, 'corrupt', undefined]);
+  assert.deepEqual(retries().map((e) => e.reason.replace(/sha256:\w+/g, 'D').replace(/127\.0\.0\.1:\d+/g, 'H')), [
+    'blob D of H/faults/app: digest mismatch: expected D, got D',
+    'manifest of H/faults/app@D: digest mismatch: expected D, got D',
+    'manifest of H/faults/app:v1 (digest reported by the registry): digest mismatch: expected D, got D',
+  ]);
+});
+
+test('a catalog image whose layer arrives damaged once is extracted from scratch again', async () => {
+  const p = pack();
+  p.entry({ name: 'configs/pkg/catalog.json' }, '{"schema":"olm.package","name":"pkg"}');
+  p.finalize();
+  const tar = await readAll(p as unknown as Readable);
+  const layer = gzipSync(tar);
+  const work = await mkdtemp(join(tmpdir(), 'olm-mirror-faults-'));
+  try {
+    await withClient(async (c) => {
+      const ref = { registry: proxy.host, repository: 'faults/catalog', tag: 'v1' };
+      const layerDigest = await c.pushBlobBytes(ref.registry, ref.repository, layer);
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { [CONFIGS_LABEL]: '/configs' } },
+        rootfs: { type: 'layers', diff_ids: [sha256Digest(tar)] } }));
+      const configDigest = await c.pushBlobBytes(ref.registry, ref.repository, config);
+      await c.putManifest(ref, { mediaType: MediaTypes.ociManifest, bytes: Buffer.from(JSON.stringify({
+        schemaVersion: 2, mediaType: MediaTypes.ociManifest,
+        config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: config.length },
+        layers: [{ mediaType: MediaTypes.ociLayerGzip, digest: layerDigest, size: layer.length }],
+      })) });
+      proxy.hits.length = 0;
+      proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${layerDigest}$`), times: 1, action: { kind: 'corrupt' } });
+      const pulled = await pullCatalogImage(c, ref, { workDir: join(work, 'catalog') });
+      assert.equal(await readFile(join(pulled.localPath, 'pkg', 'catalog.json'), 'utf8'), '{"schema":"olm.package","name":"pkg"}');
+      assert.deepEqual(hitsOf('GET', new RegExp(`/blobs/${layerDigest}$`)).map((h) => h.fault), ['corrupt', undefined]);
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
 });
 

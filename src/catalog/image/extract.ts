@@ -33,12 +33,19 @@ const ENTRY_OVERHEAD_BYTES = 512;
 
 /** A layer could not be extracted: unsafe entry, corrupt data, or an unsupported format. */
 export class LayerExtractionError extends Error {
-  constructor(readonly layer: string, readonly entry: string | undefined, reason: string, cause?: unknown) {
+  /**
+   * `unreadable`: the data itself could not be read (broken gzip or tar, a failed or corrupted download),
+   * which fetching the layer again may cure; an unsafe or unsupported layer stays what it is.
+   */
+  constructor(readonly layer: string, readonly entry: string | undefined, reason: string, readonly unreadable = false, cause?: unknown) {
     super(entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`,
       cause === undefined ? undefined : { cause });
     this.name = 'LayerExtractionError';
   }
 }
+
+/** A layer format olm-mirror does not read. */
+class UnsupportedLayerError extends Error {}
 
 /** Thrown inside the per-entry code; the layer loop adds which layer it was. */
 class EntryError extends Error {
@@ -78,7 +85,7 @@ export async function extractLayers(
     } catch (err) {
       stream.destroy();
       if (err instanceof EntryError) throw new LayerExtractionError(layer, err.entry, err.message);
-      throw new LayerExtractionError(layer, undefined, err instanceof Error ? err.message : String(err), err);
+      throw new LayerExtractionError(layer, undefined, err instanceof Error ? err.message : String(err), !(err instanceof UnsupportedLayerError), err);
     }
   }
   await root.checkSymlinks();
@@ -102,7 +109,7 @@ class WriteBudget {
 
 async function applyLayer(blob: Readable, root: SafeRoot, only: string | undefined, budget: WriteBudget): Promise<void> {
   const { head, rest } = await peek(blob, 4);
-  if (startsWith(head, ZSTD_MAGIC)) throw new Error('zstd-compressed layers are not supported');
+  if (startsWith(head, ZSTD_MAGIC)) throw new UnsupportedLayerError('zstd-compressed layers are not supported');
   const source = Readable.from(prepend(head, rest), { objectMode: false });
   const extract = tarExtract();
   // A settled promise either way, so an early exit from the loop below leaves no unhandled rejection.
