@@ -37,6 +37,11 @@ export interface RegistryClientOptions {
    * default 1024 bytes/s over 30 s, like curl --speed-limit 1024 --speed-time 30. `bytesPerSecond: 0` turns it off.
    */
   minTransferRate?: TransferRate;
+  /**
+   * A registry that gives no answer at all (no connection, or no response headers to the /v2/ ping) in
+   * 3 attempts within this time is given up: every request to it fails at once from then on; default 30 s.
+   */
+  unreachableAfterMs?: number;
   /** Retries, redirects, HTTP fallbacks, resumed downloads: for progress or verbose output. */
   onEvent?: (e: ClientEvent) => void;
   /** First backoff step and the longest wait between retries (also the cap on Retry-After); default 500 ms / 30 s. */
@@ -50,6 +55,8 @@ export interface RegistryClientOptions {
 
 const MiB = 1024 * 1024;
 const TAG_PAGE_SIZE = 1000;
+/** The /v2/ ping's attempts without any answer before a registry is given up for the run. */
+const PING_ATTEMPTS = 3;
 
 export class RegistryClient {
   private readonly transport: Transport;
@@ -60,10 +67,13 @@ export class RegistryClient {
 
   constructor(opts: RegistryClientOptions = {}) {
     const emit = opts.onEvent ?? (() => undefined);
-    this.transport = new Transport(opts);
     this.retries = opts.retries ?? 4;
     this.backoff = { baseMs: opts.retryBaseDelayMs ?? 500, maxMs: opts.retryMaxDelayMs ?? 30_000 };
-    const auth = new Authenticator(this.transport, opts.credentials, opts.insecure ?? false, emit);
+    const unreachableAfterMs = opts.unreachableAfterMs ?? 30_000;
+    this.transport = new Transport({ ...opts, connectTimeoutMs: unreachableAfterMs / PING_ATTEMPTS });
+    const auth = new Authenticator(this.transport, opts.credentials, opts.insecure ?? false, emit, {
+      backoff: this.backoff, attempts: PING_ATTEMPTS, attemptTimeoutMs: unreachableAfterMs / PING_ATTEMPTS,
+    });
     this.session = new Session(this.transport, auth, this.retries, this.backoff, emit);
     this.uploads = {
       retries: this.retries,

@@ -84,6 +84,7 @@ export class Session {
           throw raw ? networkError(this.context(spec), err, res.url.host) : err;
         }
       } catch (err) {
+        this.auth.recheck(spec.registry, err);
         // Content that does not match its digest was (most likely) damaged on the way: fetching it again can help.
         if (attempt >= maxRetries || !(isRetryableError(err) || err instanceof DigestMismatchError)) throw err;
         const delayMs = retryDelay(attempt, this.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);

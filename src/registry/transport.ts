@@ -8,6 +8,8 @@ export interface TransportOptions {
   caFiles?: string[];
   maxConnectionsPerRegistry?: number;
   requestTimeoutMs?: number;
+  /** Time to connect (TCP and TLS); default 10 s. */
+  connectTimeoutMs?: number;
   minTransferRate?: TransferRate;
 }
 
@@ -38,6 +40,7 @@ export interface HttpResponse {
   minRate?: TransferRate;
 }
 
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_BODY_TIMEOUT_MS = 120_000;
 const USER_AGENT = 'olm-mirror';
@@ -142,7 +145,7 @@ export async function discard(res: HttpResponse): Promise<void> {
 
 export class Transport {
   private readonly pools = new Map<string, Pool>();
-  private readonly connect: { ca?: string[]; rejectUnauthorized: boolean };
+  private readonly connect: { ca?: string[]; rejectUnauthorized: boolean; timeout: number };
   private readonly connections: number;
   private readonly headersTimeout: number;
   private readonly bodyTimeout: number;
@@ -161,6 +164,7 @@ export class Transport {
     this.connect = {
       ...(extra.length > 0 ? { ca: [...rootCertificates, ...extra] } : {}),
       rejectUnauthorized: !opts.insecure,
+      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
     this.connections = opts.maxConnectionsPerRegistry ?? 6;
     this.headersTimeout = opts.requestTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -189,12 +193,13 @@ export class Transport {
   }
 
   /** One HTTP exchange, no retries, no redirects; the caller must consume or discard the body. */
-  async send(url: URL, method: HttpMethod, headers: Headers = {}, body?: RequestBody): Promise<HttpResponse> {
+  async send(url: URL, method: HttpMethod, headers: Headers = {}, body?: RequestBody, opts: { headersTimeoutMs?: number } = {}): Promise<HttpResponse> {
     const res = await this.pool(url.origin, method).request({
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
       body: body as Dispatcher.DispatchOptions['body'],
+      ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: Math.min(opts.headersTimeoutMs, this.headersTimeout) } : {}),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body, url, minRate: this.minRate };
   }

@@ -1,9 +1,10 @@
-// A fault-injecting reverse proxy (plain HTTP on 127.0.0.1) in front of a real test registry, to test
-// retries, resumption and digest verification against genuine registry behaviour plus controlled failures.
+// Fault-injecting proxies in front of a real test registry, to test retries, resumption and digest verification
+// against genuine registry behaviour plus controlled failures: an HTTP reverse proxy (plain HTTP on 127.0.0.1), and
+// a TCP relay for faults below HTTP (connection resets, a black hole), which works for TLS registries too.
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { writeAuthFile, type TestRegistry } from './registry.js';
@@ -224,6 +225,53 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
       server.close(() => resolve());
       server.closeAllConnections();
       agent.destroy();
+    }),
+  };
+}
+
+export interface TcpFaultProxy {
+  /** 127.0.0.1:PORT */
+  host: string;
+  /** Connections accepted so far. */
+  connections: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Faults below HTTP, for TLS registries too: a TCP relay to `target` that resets its first
+ * `resetFirst` connections, or (without a target) a black hole that accepts connections and never says anything.
+ */
+export async function startTcpFaultProxy(opts: { target?: TestRegistry; resetFirst?: number }): Promise<TcpFaultProxy> {
+  const sockets = new Set<Socket>();
+  const state = { connections: 0 };
+  const server = createNetServer((client) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    const n = ++state.connections;
+    if (!opts.target) return; // the black hole: the connection stays open, silent
+    if (n <= (opts.resetFirst ?? 0)) {
+      client.resetAndDestroy();
+      return;
+    }
+    const { hostname, port } = new URL(opts.target.url);
+    const upstream = connect(Number(port), hostname);
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  server.unref();
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get connections() { return state.connections; },
+    stop: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
     }),
   };
 }
