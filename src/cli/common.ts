@@ -1,10 +1,9 @@
 // Flags and conventions shared by every command that talks to registries.
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
 import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
 import type { RegistryClientOptions } from '../registry/client.js';
+import { CertificateAuthorityError, readCertificateAuthority } from '../registry/transport.js';
 
 /** Exit codes scripts can rely on. */
 export const ExitCode = {
@@ -84,9 +83,11 @@ export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: strin
   });
   for (const warning of credentials.warnings) warn(`warning: ${warning}\n`);
   for (const file of flags.certificateAuthority ?? []) {
-    await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`--certificate-authority ${file}: cannot read it (${err.code ?? err.message})`);
-    });
+    try {
+      readCertificateAuthority(file);
+    } catch (err) {
+      throw err instanceof CertificateAuthorityError ? new UsageError(`--certificate-authority ${file}: ${err.reason}`) : err;
+    }
   }
   return {
     credentials,

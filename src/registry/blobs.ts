@@ -77,6 +77,8 @@ export async function getBlob(
   async function* download(first: Segment): AsyncGenerator<Buffer> {
     let segment = first;
     let offset = 0;
+    // Suspended at `yield`: an error arriving there is the reader giving up (it destroyed the stream), not the download failing.
+    let handedOut = false;
     for (let resumes = 0; ; resumes++) {
       try {
         let skip = segment.skip;
@@ -88,7 +90,9 @@ export async function getBlob(
             skip = 0;
           }
           offset += data.length;
+          handedOut = true;
           yield data;
+          handedOut = false;
         }
         // A clean end before the known size is a broken download too (some proxies end the body early).
         if (skip > 0 || (opts.size !== undefined && offset < opts.size)) {
@@ -96,6 +100,7 @@ export async function getBlob(
         }
         return;
       } catch (err) {
+        if (handedOut) throw err;
         const wrapped = err instanceof RegistryError ? err : networkError(session.context(spec), err, segment.host);
         if (resumes >= opts.retries || !isRetryableError(wrapped)) throw wrapped;
         await sleep(backoffDelay(resumes, opts.backoff));

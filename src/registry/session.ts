@@ -36,7 +36,8 @@ export interface CallSpec {
 
 const MAX_REDIRECTS = 5;
 
-function statusHint(status: number, spec: CallSpec): string | undefined {
+/** `retriedOut`: this answer ends the retries (it is what the caller gets, not a reason to try again). */
+function statusHint(status: number, spec: CallSpec, retriedOut: boolean): string | undefined {
   switch (status) {
     case 403:
       return `access denied: the credentials used for ${spec.registry} lack permission${spec.repository ? ` on ${spec.repository}` : ''}, or the registry forbids this operation`;
@@ -45,7 +46,7 @@ function statusHint(status: number, spec: CallSpec): string | undefined {
     case 413:
       return `${spec.registry} or a proxy in front of it refuses requests this large`;
     case 429:
-      return 'rate limited, still after retrying';
+      return retriedOut ? 'rate limited, still after retrying' : undefined;
     default:
       return undefined;
   }
@@ -75,7 +76,7 @@ export class Session {
     const state = { scopes: [...spec.scopes], rechallenged: !replayable };
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.attempt(spec, state);
+        const res = await this.attempt(spec, state, maxRetries > 0 && attempt >= maxRetries);
         try {
           return await consume(res);
         } catch (err) {
@@ -102,7 +103,7 @@ export class Session {
     return { action: spec.action, subject: spec.subject, registry: spec.registry, repository: spec.repository, method: spec.method };
   }
 
-  private async attempt(spec: CallSpec, state: { scopes: string[]; rechallenged: boolean }): Promise<HttpResponse> {
+  private async attempt(spec: CallSpec, state: { scopes: string[]; rechallenged: boolean }, lastAttempt: boolean): Promise<HttpResponse> {
     const ctx = this.context(spec);
     let endpoint;
     try {
@@ -145,7 +146,7 @@ export class Session {
       }
       if (spec.expect.includes(res.status)) return res;
       const retryAfterMs = isRetryableStatus(res.status) ? parseRetryAfter(header(res, 'retry-after')) : undefined;
-      throw httpError(ctx, res.status, await readText(res), { hint: statusHint(res.status, spec), retryAfterMs });
+      throw httpError(ctx, res.status, await readText(res), { hint: statusHint(res.status, spec, lastAttempt), retryAfterMs });
     }
   }
 }

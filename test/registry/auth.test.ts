@@ -1,12 +1,15 @@
 // Authentication against real registries: TLS with --certificate-authority, htpasswd (Basic),
 // token (Bearer, with password and with an identity token), and failures that name no secret.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { sha256Digest } from '../../src/manifest/digest.js';
 import { AuthenticationError, RegistryClient, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
+import { runCli } from '../support/cli.js';
 import { registryTestHooks, type TestRegistry } from '../support/registry.js';
 import { blob, imageManifest } from './helpers.js';
 
@@ -68,8 +71,23 @@ describe('tls', () => {
     assert.ok(!events.includes('fallback'));
   });
 
-  test('an unreadable CA file is named', () => {
-    assert.throws(() => new RegistryClient({ caFiles: ['/nonexistent/ca.pem'] }), /cannot read certificate authority file \/nonexistent\/ca\.pem/);
+  test('an unreadable CA file is named; so is one that holds no PEM certificate (exit 2 in the CLI), or a broken one', async () => {
+    assert.throws(() => new RegistryClient({ caFiles: ['/nonexistent/ca.pem'] }), /^CertificateAuthorityError: certificate authority file \/nonexistent\/ca\.pem: cannot read it \(ENOENT\)$/);
+    const dir = mkdtempSync(join(tmpdir(), 'olm-mirror-ca-'));
+    try {
+      const der = join(dir, 'ca.der');
+      writeFileSync(der, Buffer.from(readFileSync(reg().caFile!, 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'));
+      assert.throws(() => new RegistryClient({ caFiles: [der] }),
+        { message: `certificate authority file ${der}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+      const cli = await runCli(['image', 'mirror', '--certificate-authority', der, 'quay.io/a:1', 'mirror.local/a']);
+      assert.equal(cli.code, 2, cli.stderr);
+      assert.equal(cli.stderr, `error: --certificate-authority ${der}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)\n`);
+      const broken = join(dir, 'broken.pem');
+      writeFileSync(broken, `${readFileSync(reg().caFile!, 'utf8')}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n`);
+      assert.throws(() => new RegistryClient({ caFiles: [broken] }), new RegExp(`^CertificateAuthorityError: certificate authority file ${broken}: certificate 2 of 2 cannot be read`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

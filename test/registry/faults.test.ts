@@ -68,6 +68,16 @@ test('503 and 429 are retried (Retry-After honoured, capped), then the request s
   assert.match(retries()[0]!.reason, /pulling manifest .*faults\/app:v1: 503 Service Unavailable: UNAVAILABLE: fault injected/);
 });
 
+test('429: "still after retrying" only on the answer that ends the retries, never on the first', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, action: { kind: 'status', status: 429 } });
+  await withClient(async (c) => {
+    await assert.rejects(c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' }),
+      /: 429 Too Many Requests: TOOMANYREQUESTS: fault injected by the test proxy \(HTTP 429\) \(rate limited, still after retrying\)$/);
+  }, { retries: 2 });
+  assert.equal(retries().length, 2);
+  for (const e of retries()) assert.match(e.reason, /: 429 Too Many Requests: TOOMANYREQUESTS: fault injected by the test proxy \(HTTP 429\)$/);
+});
+
 test('retries run out with the last error; 4xx are not retried', async () => {
   proxy.rules.push({ method: 'HEAD', path: /\/manifests\/v1$/, action: { kind: 'status', status: 502 } });
   await withClient(async (c) => {
@@ -258,6 +268,18 @@ test('a catalog image whose layer arrives damaged once is extracted from scratch
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+});
+
+test('an upload that fails for good abandons its source download quietly: no "resuming" from it', async () => {
+  proxy.rules.push({ method: 'PATCH', path: /\/blobs\/uploads\//, action: { kind: 'status', status: 400 } });
+  await withClient(async (c) => {
+    const open = () => c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size });
+    await assert.rejects(c.pushBlob(proxy.host, 'faults/abandoned', bigLayer.digest, bigLayer.size, open), /400 Bad Request/);
+    // Let an abandoned download act, if it were to.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }, { monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB });
+  assert.deepEqual(events.filter((e) => e.type === 'resume'), []);
+  assert.equal(hitsOf('GET', new RegExp(`/blobs/${bigLayer.digest}$`)).length, 1, 'the source was not fetched again');
 });
 
 test('a verified download of another blob is not taken for the claimed one', async () => {
