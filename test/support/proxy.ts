@@ -28,7 +28,26 @@ export interface FaultRule {
   path: RegExp;
   /** How many matching requests get the fault (default: all of them). */
   times?: number;
+  /** The share of matching requests (0..1) that get the fault, drawn from the proxy's seeded generator; default all. */
+  chance?: number;
   action: FaultAction;
+}
+
+export interface FaultProxyOptions {
+  /** Seed of the generator behind `chance`, so that a run with random faults can be replayed (default 1). */
+  seed?: number;
+}
+
+/** mulberry32: a small, seeded, good-enough generator of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** Checked in order; the first rule that matches and has faults left applies. Mutable while the proxy runs. */
@@ -109,7 +128,8 @@ function trickle(upRes: IncomingMessage, res: ServerResponse, fault: Extract<Fau
   });
 }
 
-export async function startFaultProxy(target: TestRegistry, faults: FaultRules = []): Promise<FaultProxy> {
+export async function startFaultProxy(target: TestRegistry, faults: FaultRules = [], opts: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const random = seededRandom(opts.seed ?? 1);
   const targetUrl = new URL(target.url);
   const tls = targetUrl.protocol === 'https:';
   const agent = tls
@@ -124,7 +144,7 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
 
   function pickRule(req: IncomingMessage): FaultRule | undefined {
     const rule = faults.find((r) => (!r.method || r.method.toUpperCase() === req.method)
-      && r.path.test(req.url ?? '') && (applied.get(r) ?? 0) < (r.times ?? Infinity));
+      && r.path.test(req.url ?? '') && (applied.get(r) ?? 0) < (r.times ?? Infinity) && (r.chance === undefined || random() < r.chance));
     if (rule) applied.set(rule, (applied.get(rule) ?? 0) + 1);
     return rule;
   }
