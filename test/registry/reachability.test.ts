@@ -2,8 +2,11 @@
 // scheme is decided from a completed answer only, the /v2/ ping is retried like any request, a registry that
 // answered TLS is never downgraded, and one that does not answer at all is given up once, quickly, for everyone.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RegistryClient, RegistryError, type ClientEvent } from '../../src/registry/client.js';
+import { runCli } from '../support/cli.js';
 import { startFaultProxy, startTcpFaultProxy, type FaultProxy, type TcpFaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { seedImage, type SeededImage } from '../support/seed.js';
@@ -74,8 +77,15 @@ describe('TLS registry', () => {
 
 describe('a registry that does not answer at all', () => {
   let hole: TcpFaultProxy;
-  before(async () => { hole = await startTcpFaultProxy({}); });
-  after(async () => { await hole?.stop(); });
+  let target: TestRegistry;
+  before(async () => {
+    hole = await startTcpFaultProxy({});
+    target = await startRegistry({ variant: 'plain' });
+  });
+  after(async () => {
+    await hole?.stop();
+    await target?.stop();
+  });
 
   test('fails within 45 s, once for all its images, naming it', { timeout: 60_000 }, async () => {
     const events: ClientEvent[] = [];
@@ -108,5 +118,19 @@ describe('a registry that does not answer at all', () => {
     }
     assert.deepEqual(events.filter((e) => e.type === 'retry').map((e) => e.type === 'retry' && `${e.action} ${e.attempt}/${e.maxAttempts}`),
       ['contacting registry 1/3', 'contacting registry 2/3']);
+  });
+
+  test('image mirror from it: every image fails within 45 s naming the registry, exit 1', { timeout: 60_000 }, async () => {
+    const mapping = join(target.storageDir, '..', 'black-hole-mapping.txt');
+    writeFileSync(mapping, ['a', 'b', 'c'].map((name) => `${hole.host}/hole/${name}:v1=${target.host}/hole/${name}:v1\n`).join(''));
+    const started = Date.now();
+    const run = await runCli(['image', 'mirror', '--insecure', '-f', mapping]);
+    const elapsedMs = Date.now() - started;
+    process.stderr.write(`image mirror from the black-holed registry exited ${run.code} after ${elapsedMs} ms\n`);
+    assert.equal(run.code, 1, run.stderr);
+    assert.ok(elapsedMs < 45_000, `took ${elapsedMs} ms`);
+    for (const name of ['a', 'b', 'c']) {
+      assert.match(run.stderr, new RegExp(`error: ${hole.host}/hole/${name}:v1 -> .*registry ${hole.host} does not answer: connecting to ${hole.host} timed out`));
+    }
   });
 });
