@@ -1,4 +1,6 @@
 // Flags and conventions shared by every command that talks to registries.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
 import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
@@ -91,6 +93,7 @@ export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: strin
   }
   return {
     credentials,
+    uploadStateDir: join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'olm-mirror', 'uploads'),
     insecure: flags.insecure ?? false,
     caFiles: flags.certificateAuthority ?? [],
     maxConnectionsPerRegistry: flags.maxPerRegistry ?? 6,

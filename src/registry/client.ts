@@ -10,6 +10,7 @@ import { getManifest, headManifest, putManifest, type FetchedManifest, type Mani
 import type { BackoffPolicy } from './retry.js';
 import { Session, type CallSpec, type ClientEvent } from './session.js';
 import { header, readText, Transport, type TransferRate } from './transport.js';
+import { UploadJournal } from './upload-journal.js';
 import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
@@ -51,6 +52,11 @@ export interface RegistryClientOptions {
   monolithicUploadMaxBytes?: number;
   /** PATCH size of chunked uploads; default 16 MiB. */
   uploadChunkBytes?: number;
+  /**
+   * A folder where chunked uploads note how far they got, so that one cut short (the process killed)
+   * is resumed by the next client at the offset the registry confirms; without it, such uploads start over.
+   */
+  uploadStateDir?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -80,6 +86,7 @@ export class RegistryClient {
       backoff: this.backoff,
       monolithicMaxBytes: opts.monolithicUploadMaxBytes ?? 8 * MiB,
       chunkBytes: opts.uploadChunkBytes ?? 16 * MiB,
+      journal: opts.uploadStateDir === undefined ? undefined : new UploadJournal(opts.uploadStateDir),
     };
   }
 

@@ -65,6 +65,13 @@ export interface ProxyHit {
   range?: string;
 }
 
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  /** The client's Content-Range (a chunk of an upload), if any. */
+  contentRange?: string;
+}
+
 export interface FaultProxy {
   /** 127.0.0.1:PORT */
   host: string;
@@ -76,7 +83,7 @@ export interface FaultProxy {
   /** Every request, in arrival order of its response. */
   hits: ProxyHit[];
   /** Every request as it arrives (before any fault or answer), to see what is in flight. */
-  received: { method: string; path: string }[];
+  received: ReceivedRequest[];
   stop(): Promise<void>;
 }
 
@@ -137,7 +144,7 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
     : new HttpAgent({ keepAlive: true });
   const applied = new Map<FaultRule, number>();
   const hits: ProxyHit[] = [];
-  const received: { method: string; path: string }[] = [];
+  const received: ReceivedRequest[] = [];
   /** Delayed requests not forwarded yet: dropped on stop(), so they keep nothing alive. */
   const delays = new Set<NodeJS.Timeout>();
   let proxyUrl = '';
@@ -216,7 +223,8 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
   }
 
   const server = createServer((req, res) => {
-    received.push({ method: req.method ?? '', path: req.url ?? '' });
+    const contentRange = req.headers['content-range'];
+    received.push({ method: req.method ?? '', path: req.url ?? '', ...(contentRange ? { contentRange } : {}) });
     const action = pickRule(req)?.action;
     if (action?.kind === 'status') injectStatus(req, res, action);
     else if (action?.kind === 'delay') {
