@@ -1,5 +1,6 @@
 // Temp folders made by olm-mirror go away when the process is interrupted or fails, not only when it
-// finishes: checked with real child processes (the module alone, and the CLI mid-pull) sent signals.
+// finishes: checked with real child processes (the module alone, and the CLI mid-pull) sent signals, and a CLI
+// whose extraction goes past --max-extract-size.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
@@ -89,12 +90,13 @@ throw new Error('boom');
   });
 });
 
-describe('the CLI interrupted while it pulls a catalog image', () => {
+describe('the CLI pulling a catalog image, interrupted or failing', () => {
   let registry: TestRegistry;
   let proxy: FaultProxy;
+  let layers: string[];
   before(async () => {
     registry = await startRegistry({ variant: 'plain' });
-    await seedImage(registry, 'slow/catalog', 'v1');
+    layers = (await seedImage(registry, 'slow/catalog', 'v1')).layerDigests;
     // Blobs hang, so the signal arrives mid-pull, with the extraction folder made.
     proxy = await startFaultProxy(registry, [{ method: 'GET', path: /\/blobs\//, action: { kind: 'delay', ms: 60_000 } }]);
   });
@@ -123,5 +125,17 @@ describe('the CLI interrupted while it pulls a catalog image', () => {
       assert.deepEqual(readdirSync(tmp), []);
     });
   }
-});
 
+  test('an extraction beyond --max-extract-size fails naming layer and entry (exit 1), and leaves no temp folder', async () => {
+    const tmp = sandbox();
+    const child = spawn(process.execPath, [cliPath, 'catalog', 'list', '--insecure', '--max-extract-size', '3KiB', `${registry.host}/slow/catalog:v1`], {
+      env: { ...process.env, TMPDIR: tmp, REGISTRY_AUTH_FILE: registry.authFile }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const result = await exited(child);
+    assert.equal(result.code, 1, result.stderr);
+    // The image's layers hold one file each, of 1024 and 4096 bytes: the second one crosses the bound.
+    assert.match(result.stderr, new RegExp(`^error: cannot extract layer 2/2 \\(${layers[1]}\\) of ${registry.host}/slow/catalog:v1: `
+      + 'entry "data/\\w+\\.bin" \\(4\\.00 KiB\\) would take the extraction past its limit of 3\\.00 KiB'));
+    assert.deepEqual(readdirSync(tmp), []);
+  });
+});
