@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, one after the other (they share the machine, so never in parallel).
 import { runCatalogLoadBench } from './catalog-load.js';
+import { runCatalogFilterBench } from './catalog-filter.js';
 import { runImageMirrorBench } from './image-mirror.js';
 
 await runImageMirrorBench();
@@ -7,3 +8,7 @@ console.log();
 const catalog = await runCatalogLoadBench();
 console.log(`catalog load benchmark: ${catalog.packages} packages, ${catalog.bundles} bundles: ` +
   `load ${catalog.loadMs.toFixed(0)} ms, write SQLite ${catalog.writeMs.toFixed(0)} ms, ${catalog.bundlesPerSecond.toFixed(0)} bundles/s`);
+console.log();
+const filter = await runCatalogFilterBench();
+console.log(`catalog filter benchmark: ${filter.bundles} bundles (loaded in ${filter.loadMs.toFixed(0)} ms): ` +
+  filter.filters.map((f) => `${f.name} ${f.ms.toFixed(0)} ms`).join('; '));

@@ -4,10 +4,12 @@
 //  3. writes a Package Manifest Format catalog that references them and builds its catalog image,
 //  4. runs `olm-mirror catalog mirror` to the mirror registry,
 //  5. shows the generated files, queries the kept database like the OpenShift docs do, and checks
-//     with skopeo that every image arrived with its source digest.
+//     with skopeo that every image arrived with its source digest;
+//  6. does it again across an air gap: to a folder on disk (in archive segments), the source registry
+//     stopped, from disk into a third registry, and checks that one too.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +44,17 @@ function sqlQuery(db: string, sql: string): string {
 function skopeoDigest(ref: string): string {
   const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
   return `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+}
+
+/** `[source, destination]` of every mapping.txt line. */
+function mappingLines(manifestsDir: string): [string, string][] {
+  return readFileSync(join(manifestsDir, 'mapping.txt'), 'utf8').trim().split('\n').map((line) => line.split('=') as [string, string]);
+}
+
+function checkDigest(ref: string, expected: string): void {
+  const same = skopeoDigest(ref) === expected;
+  process.stdout.write(`${same ? 'ok ' : 'BAD'} ${ref}\n`);
+  if (!same) throw new Error(`${ref} does not have the digest ${expected}`);
 }
 
 async function main(): Promise<void> {
@@ -85,15 +98,34 @@ async function main(): Promise<void> {
       "select * from related_image where operatorbundle_name like 'demo-operator.v1.1%';"));
 
     step('6. Check with skopeo: every mirrored image has its source digest');
+    const sourceDigests = new Map<string, string>();
+    for (const [src, dst] of mappingLines(manifestsDir)) {
+      sourceDigests.set(src, skopeoDigest(src));
+      checkDigest(dst, sourceDigests.get(src)!);
+    }
+
+    step('7. Across an air gap: to disk, in segments of at most 1 MiB');
+    const carried = join(work, 'usb-stick');
+    olmMirror(['catalog', 'mirror', catalogImage, `file://${carried}`, '--insecure', '--archive-size', '1MiB'], work);
+    process.stdout.write(`${readdirSync(carried).filter((f) => !['blobs', 'index.json', 'oci-layout'].includes(f)).join('  ')}\n`);
+    process.stdout.write(`${bold('The source registry is stopped: the far side cannot reach it.')}\n`);
+    await source.stop();
+    const farSide = join(work, 'far-side');
+    for (const file of readdirSync(carried)) {
+      if (/^mirror_\d+\.tar$|^(archive|olm-mirror)\.json$|^checksums\.sha256$/.test(file)) cpSync(join(carried, file), join(farSide, file));
+    }
+    process.stdout.write(`carried to ${farSide}: the segments and their records, nothing else\n`);
+    const disconnected = await startRegistry({ variant: 'plain' });
+    registries.push(disconnected);
+    const farManifests = join(work, 'manifests-far-side');
+    olmMirror(['catalog', 'mirror', `file://${farSide}`, `${disconnected.host}/olm`, '--insecure', '--to-manifests', farManifests], work);
+    show(join(farManifests, 'mapping.txt'));
     let checked = 0;
-    for (const line of readFileSync(join(manifestsDir, 'mapping.txt'), 'utf8').trim().split('\n')) {
-      const [src, dst] = line.split('=') as [string, string];
-      const same = skopeoDigest(src) === skopeoDigest(dst);
-      process.stdout.write(`${same ? 'ok ' : 'BAD'} ${dst}\n`);
-      if (!same) throw new Error(`${dst} does not have the digest of ${src}`);
+    for (const [src, dst] of mappingLines(farManifests)) {
+      checkDigest(dst, sourceDigests.get(src)!);
       checked++;
     }
-    process.stdout.write(`\n${bold(`Demo complete: ${checked} images mirrored with their digests.`)}\n`);
+    process.stdout.write(`\n${bold(`Demo complete: ${checked} images mirrored with their digests, directly and across the air gap.`)}\n`);
     if (!process.env.OLM_MIRROR_DEMO_KEEP) process.stdout.write('(the demo cleans up after itself; run it with OLM_MIRROR_DEMO_KEEP=1 to keep its files)\n');
   } finally {
     for (const reg of registries) await reg.stop();

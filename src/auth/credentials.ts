@@ -4,6 +4,7 @@
 // Secrets policy: credentials are only ever handed to the registry client. Credential objects
 // returned by lookup() carry a toJSON/util.inspect/toString that redact the secrets, so a stray
 // console.log or JSON.stringify cannot leak them, and no error message here quotes a value.
+import { OlmMirrorError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -26,10 +27,9 @@ export interface CredentialMatch {
   readonly file: string;
 }
 
-export class CredentialFileError extends Error {
+export class CredentialFileError extends OlmMirrorError {
   constructor(readonly file: string, detail: string) {
-    super(`credentials file ${file}: ${detail}`);
-    this.name = 'CredentialFileError';
+    super('usage', `credentials file ${file}: ${detail}`);
   }
 }
 

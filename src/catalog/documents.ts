@@ -3,12 +3,15 @@
 // is a stream of YAML documents. YAML is read with YAML 1.1 scalars (yes/on/0777 ...) like go-yaml v2,
 // but timestamps and sexagesimal numbers stay strings, as they do when upstream decodes into JSON, and
 // a repeated mapping key keeps its last value (go-yaml v2's non-strict decoding) instead of failing.
+import { OlmMirrorError } from '../errors.js';
 import { Composer, Parser, type Tags } from 'yaml';
 import { isPlainObject } from '../util/guards.js';
 
 /** A problem in a catalog's content; the message names the file (and line:column when known). */
-export class CatalogError extends Error {
-  override name = 'CatalogError';
+export class CatalogError extends OlmMirrorError {
+  constructor(message: string) {
+    super('input', message);
+  }
 }
 
 export interface SourceDocument {

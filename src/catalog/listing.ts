@@ -1,5 +1,7 @@
 // What `catalog list` shows, shaped from the catalog model: packages with their channel heads,
 // bundles, or the images of bundles. Rendering (table or JSON) is the command's job.
+import { OlmMirrorError } from '../errors.js';
+import type { FilterResult } from './filter/index.js';
 import type { Bundle, Catalog, Package } from './model.js';
 import { compareCodeUnits } from '../util/compare.js';
 
@@ -38,10 +40,9 @@ export interface ListingFilter {
 }
 
 /** The package not found, with the names that exist, so the user can correct the flag. */
-export class UnknownPackageError extends Error {
+export class UnknownPackageError extends OlmMirrorError {
   constructor(readonly packageName: string, available: string[]) {
-    super(`no package "${packageName}" in the catalog; it has: ${available.length ? available.join(', ') : 'no packages'}`);
-    this.name = 'UnknownPackageError';
+    super('usage', `no package "${packageName}" in the catalog; it has: ${available.length ? available.join(', ') : 'no packages'}`);
   }
 }
 
@@ -119,4 +120,23 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   return [headers, ...rows]
     .map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd())
     .join('\n');
+}
+
+/** One kept bundle of a filter preview: where it is and why it was kept. */
+export interface KeptRow {
+  package: string;
+  defaultChannel: string;
+  channel: string;
+  head: string;
+  bundle: string;
+  version: string;
+  /** Why the bundle is kept: head, range, full, upgrade-path, dependency or default-channel. */
+  reason: string;
+}
+
+/** What a filter kept, one row per bundle per channel, packages and channels sorted by name, each channel head first. */
+export function listKept(result: Pick<FilterResult, 'packages'>): KeptRow[] {
+  return [...result.packages].sort((a, b) => compareCodeUnits(a.name, b.name)).flatMap((p) =>
+    [...p.channels].sort((a, b) => compareCodeUnits(a.name, b.name)).flatMap((c) =>
+      c.bundles.map((b) => ({ package: p.name, defaultChannel: p.defaultChannel, channel: c.name, head: c.head, bundle: b.bundle, version: b.version, reason: b.reason }))));
 }

@@ -7,6 +7,7 @@ import { loadPackageManifests } from '../catalog/packagemanifest/index.js';
 import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { makeTempDir } from '../util/temp.js';
 import { addRegistryFlags, clientOptionsFrom, UsageError, type RegistryFlags } from './common.js';
 
@@ -62,7 +63,7 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
   try {
     const dbPath = flags.toDb ?? join(tempDir!.path, 'bundles.db');
     if (tempDir !== undefined) writeCatalogDatabase(catalog, dbPath);
-    const built = await buildCatalogImage(client, { dbPath, target, platforms });
+    const built = await buildCatalogImage(new RegistryStores(client).destination(target), { dbPath, target, platforms });
     stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
   } finally {
     await client.close();

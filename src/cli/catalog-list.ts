@@ -3,19 +3,21 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
+import { filterCatalog } from '../catalog/filter/index.js';
 import {
-  formatTable, listBundles, listImages, listPackages, UnknownPackageError,
+  formatTable, listBundles, listImages, listPackages,
   type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
 import type { Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
+import { RegistryStores } from '../transport/registry.js';
 import { makeTempDir } from '../util/temp.js';
 import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
-export interface CatalogListFlags extends RegistryFlags {
-  package?: string;
+export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
   bundle?: string;
   images: boolean;
   output: 'table' | 'json';
@@ -31,11 +33,18 @@ What is listed:
   default     one row per package: default channel, and each channel with its head bundle
   --bundle    one row per matching bundle: version, channels, bundle image, replaces
   --images    one row per image of each (matching) bundle: the bundle image, then its related images
-
+With a selection (below), what a filter keeps instead: one row per kept bundle and channel with why it
+is kept (head, range, full, upgrade-path, dependency, default-channel), the bundles added for
+dependencies and a count of packages, channels, bundles and images; --bundle and --images then list
+the kept bundles and their images. Nothing is pushed.
+${SELECTION_HELP}
 Examples:
   olm-mirror catalog list registry.redhat.io/redhat/redhat-operator-index:v4.14 -a auth.json
-  olm-mirror catalog list bundles.db --package etcd --bundle 'etcdoperator.v0.9%'
+  olm-mirror catalog list bundles.db --bundle 'etcdoperator.v0.9%'
   olm-mirror catalog list ./configs --images --output json
+  olm-mirror catalog list bundles.db --package etcd --min-version etcd=0.9.0           # preview a filter
+  olm-mirror catalog list bundles.db --channel etcd:stable --default-channel etcd=stable --max-version etcd:stable=0.9.0
+  olm-mirror catalog list bundles.db -c imageset.yaml --output json
 `;
 
 export function catalogListCommand(): Command {
@@ -43,13 +52,12 @@ export function catalogListCommand(): Command {
     .summary('list the packages, bundles or images of a catalog')
     .description('List what an operator catalog holds: packages with their channel heads, bundles, or the images bundles need.')
     .argument('<src>', 'catalog image, SQLite database (.db), file-based catalog folder or package manifests folder')
-    .option('--package <name>', 'only this package')
     .option('--bundle <pattern>', 'list bundles whose name matches; % or * match any characters (case-insensitive)')
     .option('--images', 'list the images of each bundle', false)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM));
-  addExtractionFlag(addRegistryFlags(cmd))
+  addExtractionFlag(addRegistryFlags(addSelectionFlags(cmd, { withConfig: true })))
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
       await runCatalogList(src, flags, process.stdout);
@@ -58,15 +66,18 @@ export function catalogListCommand(): Command {
 }
 
 
-export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream): Promise<void> {
+export async function runCatalogList(src: string, flags: CatalogListFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream = process.stderr): Promise<void> {
+  const selection = await selectionFromFlags(src, flags);
   const catalog = await loadCatalog(src, flags);
-  const filter: ListingFilter = { package: flags.package, bundle: flags.bundle };
-  try {
+  const filter: ListingFilter = { bundle: flags.bundle };
+  if (selection === undefined) {
     stdout.write(`${render(catalog, filter, flags)}\n`);
-  } catch (err) {
-    if (err instanceof UnknownPackageError) throw new UsageError(err.message);
-    throw err;
+    return;
   }
+  const result = filterCatalog(catalog, selection);
+  for (const note of result.notes) stderr.write(`note: ${note}\n`);
+  for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
+  stdout.write(`${flags.images || flags.bundle !== undefined ? render(result.catalog, filter, flags) : formatFilterResult(result, flags.output === 'json')}\n`);
 }
 
 function render(catalog: Catalog, filter: ListingFilter, flags: CatalogListFlags): string {
@@ -117,7 +128,9 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<Catalo
   const client = new RegistryClient(await clientOptionsFrom(flags));
   const workDir = await makeTempDir('olm-mirror-list-');
   try {
-    const pulled = await pullCatalogImage(client, ref, { platform: flags.indexFilterByOs, workDir: workDir.path, maxExtractBytes: flags.maxExtractSize });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, {
+      platform: flags.indexFilterByOs, workDir: workDir.path, maxExtractBytes: flags.maxExtractSize,
+    });
     return (await openCatalog(pulled.localPath, { manifests: false })).catalog;
   } finally {
     await client.close();

@@ -4,10 +4,14 @@ import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
 import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
-import { parseReference } from '../reference/reference.js';
+import { formatReference, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { InvalidPathMappingError, mirrorCatalog, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { RegistryStores } from '../transport/registry.js';
+import { diskLocation } from '../transport/resolve.js';
+import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import {
+  addExtractionFlag, addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags,
+} from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags {
   indexFilterByOs: string;
@@ -19,6 +23,9 @@ export interface CatalogMirrorFlags extends RegistryFlags {
   path?: string;
   dryRun: boolean;
   continueOnError: boolean;
+  report?: string;
+  archiveSize?: number;
+  catalog?: string;
   maxExtractSize: number;
 }
 
@@ -28,10 +35,19 @@ What it does:
      its catalog: a file-based catalog (/configs), a bundle-format index (/database/index.db) or a
      Package Manifest Format database (/bundles.db). The database is kept, so you can query it:
        sqlite3 -line <dir>/bundles.db "select * from related_image where operatorbundle_name like 'etcdoperator.v0.9%';"
-  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and
-     imageDigestMirrorSet.yaml (sorted, the same output for the same catalog);
+  2. writes the manifests directory: mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml,
+     imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, clusterCatalog.yaml (OLM v1) and registries.conf
+     (CRI-O and podman nodes), sorted: the same output for the same catalog;
   3. unless --manifests-only, mirrors the catalog image, every bundle image and every related image to
      DEST, manifest lists kept whole so every digest stays the same.
+
+Across an air gap, with a folder on a disk carried from one side to the other:
+  - DEST file://DIR (mirror to disk): the catalog image, every bundle and related image go into DIR, an
+    OCI image layout, each under its source reference, with the extracted catalog and olm-mirror.json
+    (what was mirrored). Running it again adds only what is missing (after a kill, or for a newer catalog).
+    --archive-size SIZE also cuts what the run added into tar segments of at most SIZE.
+  - SRC file://DIR (mirror from disk): everything is read from DIR (a layout, or the segments as carried);
+    no source registry is contacted. The manifests directory is the same as a direct run would write.
 
 Target names follow oc adm catalog mirror: DEST's path, then the source's path, flattened to at most
 --max-components components; images pinned by digest get a tag made from a hash of the reference.
@@ -43,6 +59,9 @@ Examples:
   olm-mirror catalog mirror --manifests-only quay.io/ns/catalog:v1 mirror.example.com
   # then mirror only some of the images: edit mapping.txt, and
   olm-mirror image mirror -f manifests-catalog-1700000000/mapping.txt --filter-by-os '.*'
+  # air gap: on the connected side, then on the disconnected side
+  olm-mirror catalog mirror registry.redhat.io/redhat/redhat-operator-index:v4.14 file:///media/usb/olm --archive-size 4GiB
+  olm-mirror catalog mirror file:///media/usb/olm mirror.example.com:5000/olm
 `;
 
 function parseMaxComponents(value: string): number {
@@ -73,8 +92,8 @@ export function catalogMirrorCommand(): Command {
   const cmd = new Command('mirror')
     .summary('mirror an operator catalog and every image it references')
     .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
-    .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14')
-    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]');
+    .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14, or file://DIR (mirror from disk)')
+    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)');
   addExtractionFlag(addRegistryFlags(cmd, { maxPerRegistry: 4 }))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
@@ -91,6 +110,10 @@ export function catalogMirrorCommand(): Command {
     .option('--dry-run', 'write the manifests directory and print the mirror plan, copy no image', false)
     .addOption(new Option('--continue-on-error [bool]', 'keep mirroring when an image fails (the exit status is still 1)')
       .argParser(parseBoolean).default(true).preset(true))
+    .addOption(new Option('--archive-size <size>', 'with DEST file://DIR: also cut what the run added into tar segments of at most SIZE '
+      + '(e.g. 4GiB, 700MiB); carry them with archive.json, checksums.sha256 and olm-mirror.json').argParser(archiveSizeArgument))
+    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)');
+  addReportFlag(cmd)
     .addHelpText('after', HELP)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
       const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });
@@ -112,15 +135,15 @@ function pathMappingFrom(path: string | undefined): { extractFrom?: string; extr
 export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
   const { extractFrom, extractDir } = pathMappingFrom(flags.path);
   try {
-    parseReference(src);
-    parseMirrorDestination(dest);
+    if (diskLocation(src) === undefined) parseReference(src);
+    if (diskLocation(dest) === undefined) parseMirrorDestination(dest);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const outcome = await mirrorCatalog(client, {
+    const outcome = await mirrorCatalog(new RegistryStores(client), {
       source: src,
       destination: dest,
       indexPlatform: flags.indexFilterByOs,
@@ -135,10 +158,11 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       dryRun: flags.dryRun,
       continueOnError: flags.continueOnError,
       maxPerRegistry: flags.maxPerRegistry,
-    }, streams, reporter).catch((err: unknown) => {
-      // A bad --path is a usage error; everything else (registry, catalog) a failure.
-      throw err instanceof InvalidPathMappingError ? new UsageError(err.message) : err;
-    });
+      report: flags.report,
+      archiveSize: flags.archiveSize,
+      catalog: flags.catalog,
+      onEvent: (event) => printEvent(event, streams),
+    }, streams, reporter);
     const failures = (outcome.mirror?.failures ?? 0) + outcome.invalidImages.length;
     if (failures > 0) {
       streams.stderr.write(`error: errors during mirroring: ${failures} image(s) failed, the full contents of the catalog may not have been mirrored\n`);
@@ -147,5 +171,33 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
     return ExitCode.Ok;
   } finally {
     await client.close();
+  }
+}
+
+/** oc's own messages where oc has one: scripts look for them (the database path is where users query it). */
+function printEvent(e: CatalogMirrorEvent, streams: CatalogMirrorStreams): void {
+  const out = (line: string): void => void streams.stdout.write(`${line}\n`);
+  const err = (line: string): void => void streams.stderr.write(`${line}\n`);
+  switch (e.type) {
+    case 'platform-chosen':
+      return out(`chose ${e.digest} from manifest list ${e.indexDigest} (the entry matching --index-filter-by-os ${e.platform})`);
+    case 'catalog-extracted': {
+      const what = e.kind === 'fbc' ? 'declarative configs' : 'database';
+      if (e.labelled) out(`src image has index label for ${what} path: ${e.inImagePath}`);
+      out(`using ${e.kind === 'fbc' ? 'index' : 'database'} path mapping: ${e.mappedFrom}:${e.extractDir}`);
+      out(`wrote ${what} to ${e.extractDir}`);
+      return out(`using ${what} at: ${e.localPath}`);
+    }
+    case 'invalid-image':
+      return err(`error: catalog image reference skipped: ${e.reason}`);
+    case 'shared-target':
+      return err(`warning: ${e.sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(e.target)}, which can hold `
+        + 'only one of them (target names leave out the source registry and join the components beyond --max-components)');
+    case 'manifests-written':
+      return out(`wrote mirroring manifests to ${e.dir}`);
+    case 'copy-later':
+      return out(`to upload the images, run: olm-mirror image mirror -f ${e.mappingFile}`);
+    case 'next-step':
+      return out(`to mirror from disk on the other side, run: ${e.command}`);
   }
 }

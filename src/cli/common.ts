@@ -2,22 +2,22 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CredentialFileError, CredentialStore } from '../auth/credentials.js';
+import { CredentialStore } from '../auth/credentials.js';
 import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
+import { OlmMirrorError } from '../errors.js';
+import { parseArchiveSize } from '../transport/archive/format.js';
+import { parseSize } from '../util/size.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 import { CertificateAuthorityError, readCertificateAuthority } from '../registry/transport.js';
 
-/** Exit codes scripts can rely on. */
-export const ExitCode = {
-  Ok: 0,
-  /** Some work failed (images not mirrored, catalog unreadable, ...). */
-  Failed: 1,
-  /** Bad flags, or a mapping, credentials or CA file that cannot be used: nothing was done. */
-  Usage: 2,
-} as const;
+export { ExitCode } from '../errors.js';
 
 /** Bad flags or input found by a command's own checks: exit code 2, nothing done. */
-export class UsageError extends Error {}
+export class UsageError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
 
 export interface RegistryFlags {
   registryConfig?: string;
@@ -32,13 +32,12 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
 /** Argument parser for sizes: bytes, or with a binary unit (`512MiB`, `4G`, `10 KiB`). */
 export function parseByteSize(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|(b))?$/i.exec(value.trim());
-  const bytes = match ? Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? match[3] ?? '').toLowerCase()]!) : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError(`expected a size such as 4GiB, 512MiB or 1048576, got "${value}"`);
+  const bytes = parseSize(value);
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new InvalidArgumentError(`expected a size such as 4GiB, 512MiB or 1048576, got "${value}"`);
+  }
   return bytes;
 }
 
@@ -63,6 +62,15 @@ export function regexArgument(value: string): string {
   return value;
 }
 
+/** Argument parser for archive sizes (`4GiB`, `700MiB`): a bad size is a usage error. */
+export function archiveSizeArgument(value: string): number {
+  try {
+    return parseArchiveSize(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */
 export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
   return cmd
@@ -74,15 +82,19 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
       .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
 }
 
+/** --report FILE, for every command that mirrors. */
+export function addReportFlag(cmd: Command): Command {
+  return cmd.option('--report <file>', 'write a JSON report of every image (source, destination, digest, status, bytes, error) '
+    + 'and, when images failed, FILE.failed-mapping.txt to retry just them with -f');
+}
+
 /**
  * Client options from the shared flags. Credential and CA files that cannot be read are bad input
  * (exit 2, nothing contacted); what the credential file holds but olm-mirror cannot use is said on `warn`.
  */
 export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: string) => void = (line) => process.stderr.write(line))
   : Promise<RegistryClientOptions> {
-  const credentials = await CredentialStore.load({ authFile: flags.registryConfig }).catch((err: unknown) => {
-    throw err instanceof CredentialFileError ? new UsageError(err.message) : err;
-  });
+  const credentials = await CredentialStore.load({ authFile: flags.registryConfig });
   for (const warning of credentials.warnings) warn(`warning: ${warning}\n`);
   for (const file of flags.certificateAuthority ?? []) {
     try {

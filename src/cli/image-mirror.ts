@@ -1,10 +1,11 @@
 // `olm-mirror image mirror`: flags -> mappings -> plan -> execute -> output.
 import { Command, Option } from 'commander';
-import { MappingError, mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
+import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
-import { runMirror } from '../mirror/run.js';
 import { RegistryClient } from '../registry/client.js';
-import { addRegistryFlags, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { RegistryStores } from '../transport/registry.js';
+import { mirrorImages } from '../workflows/image-mirror.js';
+import { addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
   filename?: string[];
@@ -15,6 +16,10 @@ export interface ImageMirrorFlags extends RegistryFlags {
   continueOnError?: boolean;
   skipMount?: boolean;
   force?: boolean;
+  report?: string;
+  toDir?: string;
+  fromDir?: string;
+  archiveSize?: number;
 }
 
 const EXAMPLES = `
@@ -38,6 +43,10 @@ Examples:
   olm-mirror image mirror -f mapping.txt --dry-run
   olm-mirror image mirror -f mapping.txt --continue-on-error
 
+  # Across an air gap: to disk on the connected side (segments of at most 4 GiB), from disk on the other
+  olm-mirror image mirror -f mapping.txt --to-dir /media/usb/mirror --archive-size 4GiB
+  olm-mirror image mirror -f mapping.txt --from-dir /media/usb/mirror
+
   # Only the linux/arm64 image of a multi-arch image (the digest changes)
   olm-mirror image mirror --filter-by-os 'linux/arm64' quay.io/ns/app:1.0 mirror.example.com/ns/app:1.0-arm64
 `;
@@ -59,6 +68,11 @@ export function imageMirrorCommand(): Command {
     .option('--continue-on-error', 'keep mirroring the other images after one failed (exit status is still 1)')
     .option('--skip-mount', 'upload blobs instead of mounting them from another repository of the same registry')
     .option('--force', 'write blobs and manifests even when the destination already has them')
+    .option('--to-dir <dir>', 'mirror to disk: keep every source in this OCI layout, under its source reference (the destinations are ignored)')
+    .option('--from-dir <dir>', 'mirror from disk: read every source from this OCI layout or archive instead of its registry')
+    .addOption(new Option('--archive-size <size>', 'with --to-dir: also cut what the run added into tar segments of at most SIZE '
+      + '(e.g. 4GiB, 700MiB) to carry across; the far side reads them with --from-dir').argParser(archiveSizeArgument));
+  addReportFlag(cmd)
     .addHelpText('after', EXAMPLES)
     .action(async (args: string[], flags: ImageMirrorFlags) => {
       const code = await runImageMirror(args, flags, { stdout: process.stdout, stderr: process.stderr });
@@ -76,9 +90,10 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
   const reporter = new ProgressReporter(streams);
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
-    const { failures } = await runMirror(client, mappings, {
+    const { failures } = await mirrorImages(new RegistryStores(client), mappings, {
       filterByOs, keepManifestList: flags.keepManifestList, force: flags.force, skipMissing: flags.skipMissing,
       skipMount: flags.skipMount, maxPerRegistry: flags.maxPerRegistry, dryRun: flags.dryRun, continueOnError: flags.continueOnError,
+      report: flags.report, toDir: flags.toDir, fromDir: flags.fromDir, archiveSize: flags.archiveSize,
     }, streams, reporter);
     return failures > 0 ? ExitCode.Failed : ExitCode.Ok;
   } finally {
@@ -87,11 +102,7 @@ export async function runImageMirror(args: string[], flags: ImageMirrorFlags, st
 }
 
 async function readMappings(args: string[], files: string[]): Promise<Mapping[]> {
-  try {
-    return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
-  } catch (err) {
-    throw err instanceof MappingError ? new UsageError(err.message) : err;
-  }
+  return mergeMappings(mappingsFromArgs(args), await readMappingFiles(files));
 }
 
 function compileFilter(pattern: string | undefined): RegExp | undefined {

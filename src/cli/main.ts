@@ -2,7 +2,8 @@
 // The olm-mirror command line: parses flags and hands over to the library.
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, reportFatal, UsageError } from './common.js';
+import { exitCodeFor } from '../errors.js';
+import { ExitCode, reportFatal } from './common.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -27,6 +28,11 @@ const GROUPS: Record<string, { description: string; commands: Record<string, Com
   },
 };
 
+/** Commands of their own, outside any group. */
+const TOP_LEVEL: Record<string, CommandLoader> = {
+  verify: async () => (await import('./verify.js')).verifyCommand(),
+};
+
 /** The program with the commands `argv` names, or with all of them when it names none (help). */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('olm-mirror')
@@ -34,9 +40,13 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .version(version);
   const [groupName, commandName] = argv.slice(2);
   const chosenGroup = groupName !== undefined ? GROUPS[groupName] : undefined;
+  const chosenTop = groupName !== undefined ? TOP_LEVEL[groupName] : undefined;
+  for (const load of chosenTop !== undefined ? [chosenTop] : chosenGroup !== undefined ? [] : Object.values(TOP_LEVEL)) {
+    program.addCommand(await load());
+  }
   for (const [name, group] of Object.entries(GROUPS)) {
     const parent = program.command(name).description(group.description);
-    if (chosenGroup !== undefined && group !== chosenGroup) continue;
+    if (chosenTop !== undefined || (chosenGroup !== undefined && group !== chosenGroup)) continue;
     const chosen = commandName !== undefined ? group.commands[commandName] : undefined;
     for (const load of chosen !== undefined ? [chosen] : Object.values(group.commands)) parent.addCommand(await load());
   }
@@ -61,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
     reportFatal(err);
-    return err instanceof UsageError ? ExitCode.Usage : ExitCode.Failed;
+    return exitCodeFor(err);
   }
 }
 

@@ -3,7 +3,7 @@ import { mirrorSetsYaml, type MirrorSetOptions, type MirrorSetResult } from './m
 
 export function imageContentSourcePolicies(opts: MirrorSetOptions): MirrorSetResult {
   return mirrorSetsYaml(
-    { apiVersion: 'operator.openshift.io/v1alpha1', kind: 'ImageContentSourcePolicy', listField: 'repositoryDigestMirrors' },
+    { apiVersion: 'operator.openshift.io/v1alpha1', kind: 'ImageContentSourcePolicy', listField: 'repositoryDigestMirrors', pulls: 'digest' },
     opts,
   );
 }

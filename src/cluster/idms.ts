@@ -3,7 +3,7 @@ import { mirrorSetsYaml, type MirrorSetOptions, type MirrorSetResult } from './m
 
 export function imageDigestMirrorSets(opts: MirrorSetOptions): MirrorSetResult {
   return mirrorSetsYaml(
-    { apiVersion: 'config.openshift.io/v1', kind: 'ImageDigestMirrorSet', listField: 'imageDigestMirrors' },
+    { apiVersion: 'config.openshift.io/v1', kind: 'ImageDigestMirrorSet', listField: 'imageDigestMirrors', pulls: 'digest' },
     opts,
   );
 }

@@ -1,6 +1,7 @@
-// What ImageContentSourcePolicy and ImageDigestMirrorSet have in common: digest-pinned sources
-// grouped into {source, mirrors} rules at repository or registry scope, sorted, and packed into
-// as few objects as fit under a size limit (the API server rejects objects that are too big).
+// What ImageContentSourcePolicy, ImageDigestMirrorSet and ImageTagMirrorSet have in common: the
+// sources of one pull kind (pinned by digest, or by tag only) grouped into {source, mirrors} rules
+// at repository or registry scope, sorted, and packed into as few objects as fit under a size limit
+// (the API server rejects objects that are too big).
 import { Buffer } from 'node:buffer';
 import { formatReference, type ImageReference } from '../reference/reference.js';
 import type { MappingEntry } from './mapping.js';
@@ -12,6 +13,12 @@ export type MirrorScope = 'repository' | 'registry';
 
 /** oc's upper bound for --max-icsp-size. */
 export const MAX_MIRROR_SET_SIZE = 250_000;
+
+/**
+ * Which pulls a kind's mirrors serve: `digest` (ICSP, IDMS) holds the sources pinned by digest,
+ * `tag` (ITMS) the sources referenced by tag only; a cluster consults each kind for its pulls only.
+ */
+export type PullKind = 'digest' | 'tag';
 
 export interface MirrorRule {
   readonly source: string;
@@ -28,12 +35,13 @@ export interface MirrorSetOptions {
 }
 
 export interface MirrorSetResult {
-  /** YAML documents separated by `---`; '' when no source is pinned by digest. */
+  /** YAML documents separated by `---`; '' when no source is of the kind's pull kind. */
   yaml: string;
   objects: number;
   /**
-   * Tag-only sources, left out because a cluster only consults these mirrors for pulls by digest.
-   * oc prints `no digest mapping available for <source>, skip writing to ImageContentSourcePolicy`.
+   * Sources of the other pull kind, left out because a cluster consults these mirrors only for its
+   * own pull kind. For ICSP and IDMS these are the tag-only sources, for which oc prints
+   * `no digest mapping available for <source>, skip writing to ImageContentSourcePolicy`.
    */
   skipped: ImageReference[];
 }
@@ -44,6 +52,7 @@ export interface MirrorSetKind {
   readonly kind: string;
   /** The spec field holding the rules. */
   readonly listField: string;
+  readonly pulls: PullKind;
 }
 
 export const CATALOG_LABEL = 'operators.openshift.org/catalog';
@@ -51,12 +60,21 @@ export const CATALOG_LABEL = 'operators.openshift.org/catalog';
 const BASE_NAME_MAX_LENGTH = 240;
 const LIST_INDENT = 2;
 
-/** Rules for the digest-pinned sources, sorted by source with sorted, distinct mirrors; tag-only sources in `skipped`. */
-export function mirrorRules(mappings: readonly MappingEntry[], scope: MirrorScope): { rules: MirrorRule[]; skipped: ImageReference[] } {
+/** How `source` is pulled: by digest when it has one (`repo:tag@digest` too), by tag otherwise. */
+export function pullKindOf(source: ImageReference): PullKind {
+  return source.digest === undefined ? 'tag' : 'digest';
+}
+
+/**
+ * Rules for the sources pulled by `pulls`, sorted by source with sorted, distinct mirrors; the
+ * sources of the other pull kind in `skipped`, deduplicated and sorted.
+ */
+export function mirrorRules(mappings: readonly MappingEntry[], scope: MirrorScope, pulls: PullKind)
+  : { rules: MirrorRule[]; skipped: ImageReference[] } {
   const mirrorsBySource = new Map<string, Set<string>>();
   const skipped = new Map<string, ImageReference>();
   for (const { source, target } of mappings) {
-    if (source.digest === undefined) {
+    if (pullKindOf(source) !== pulls) {
       skipped.set(formatReference(source), source);
       continue;
     }
@@ -78,7 +96,7 @@ export function mirrorSetsYaml(kind: MirrorSetKind, opts: MirrorSetOptions): Mir
     throw new RangeError(`maximum ${kind.kind} size must be an integer from 1 to ${MAX_MIRROR_SET_SIZE} bytes, got ${maxSize}`);
   }
   const baseName = resourceNameFrom(opts.catalogName, BASE_NAME_MAX_LENGTH);
-  const { rules, skipped } = mirrorRules(opts.mappings, opts.scope);
+  const { rules, skipped } = mirrorRules(opts.mappings, opts.scope, kind.pulls);
   const render = (index: number, list: readonly MirrorRule[]): string => toYaml({
     apiVersion: kind.apiVersion,
     kind: kind.kind,
@@ -115,4 +133,9 @@ function ruleSize(rule: MirrorRule): number {
   const block = toYaml([rule]);
   const lines = block.split('\n').length - 1;
   return Buffer.byteLength(block) + LIST_INDENT * lines;
+}
+
+/** The sources referenced by tag only, deduplicated and sorted: what ImageContentSourcePolicy and ImageDigestMirrorSet leave out. */
+export function tagOnlySources(mappings: readonly MappingEntry[]): ImageReference[] {
+  return mirrorRules(mappings, 'repository', 'digest').skipped;
 }

@@ -1,19 +1,19 @@
 // Content digests: computing them and verifying streamed content against them.
+import { OlmMirrorError } from '../errors.js';
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** Algorithms the OCI image spec registers; the hex length is fixed for each. */
 const hexLength = new Map([['sha256', 64], ['sha512', 128]]);
 
-export class InvalidDigestError extends Error {
+export class InvalidDigestError extends OlmMirrorError {
   constructor(readonly digest: string, reason: string) {
-    super(`invalid digest "${digest}": ${reason}`);
-    this.name = 'InvalidDigestError';
+    super('input', `invalid digest "${digest}": ${reason}`);
   }
 }
 
 /** Content did not hash to the digest (or have the size) it was addressed by. */
-export class DigestMismatchError extends Error {
+export class DigestMismatchError extends OlmMirrorError {
   /**
    * `actual` is undefined when reading stopped early because more than `expectedSize` bytes arrived.
    * `subject` names the content in the message (e.g. "blob sha256:… of quay.io/foo/bar").
@@ -31,8 +31,7 @@ export class DigestMismatchError extends Error {
         : `size mismatch: expected ${sizes.expected} bytes, got ${sizes.actual}`);
     }
     if (actual !== undefined && actual !== expected) parts.push(`digest mismatch: expected ${expected}, got ${actual}`);
-    super(`${subject ?? `content ${expected}`}: ${parts.join('; ')}`);
-    this.name = 'DigestMismatchError';
+    super('integrity', `${subject ?? `content ${expected}`}: ${parts.join('; ')}`);
   }
 }
 

@@ -1,4 +1,5 @@
 // Image manifests and indexes (Docker v2 schema 2 and OCI): parsing with precise errors, platforms.
+import { OlmMirrorError } from '../errors.js';
 import { parseDigest } from './digest.js';
 import { baseMediaType, ImageManifestMediaTypes, isIndexMediaType, isSchema1MediaType, MediaTypes } from './media-types.js';
 import { isPlainObject } from '../util/guards.js';
@@ -13,10 +14,9 @@ export type ParsedManifest =
   | { kind: 'index'; mediaType: string; manifests: Descriptor[] };
 
 /** The manifest bytes are not a manifest olm-mirror can read; the message names the image and the field. */
-export class InvalidManifestError extends Error {
+export class InvalidManifestError extends OlmMirrorError {
   constructor(message: string) {
-    super(message);
-    this.name = 'InvalidManifestError';
+    super('input', message);
   }
 }
 
@@ -24,7 +24,6 @@ export class InvalidManifestError extends Error {
 export class UnsupportedManifestError extends InvalidManifestError {
   constructor(message: string) {
     super(message);
-    this.name = 'UnsupportedManifestError';
   }
 }
 

@@ -2,13 +2,11 @@
 // Order is enforced by dependencies, not phases: a manifest is pushed once its blobs and children
 // are in, a mount waits for the upload it mounts from, and a tag is written last, so a tag never
 // points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
-import { formatReference, withTag } from '../reference/reference.js';
-import type { RegistryClient } from '../registry/client.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { formatReference, withTag, type ImageReference } from '../reference/reference.js';
+import { isMissingReference } from '../transport/store.js';
 import { KeyedLimiter, Once } from './limit.js';
-import type { Plan, PlannedBlob, PlannedImage, PlannedManifest } from './plan.js';
-
-/** What the executor needs from a registry client. */
-export type ExecutingClient = Pick<RegistryClient, 'getBlob' | 'pushBlob' | 'mountBlob' | 'putManifest'>;
+import { blobKey, manifestKey, type Plan, type PlannedBlob, type PlannedImage, type PlannedManifest } from './plan.js';
 
 export type MirrorEvent =
   | { type: 'image-started'; image: PlannedImage }
@@ -49,12 +47,17 @@ export interface MirrorResult extends Readonly<TransferStats> {
   readonly durationMs: number;
 }
 
+/** How often a manifest whose references went missing meanwhile is written again after filling them in. */
+const MISSING_REFERENCE_RETRIES = 2;
+const FOR_PUSH = { forPush: true } as const;
+
 /** Images started ahead per allowed connection: enough to keep every connection busy, few enough to finish images early. */
 const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
 
-export async function executePlan(client: ExecutingClient, plan: Plan, opts: ExecuteOptions = {}): Promise<MirrorResult> {
+/** Carries out the plan in the stores it names; commits every written store before it returns. */
+export async function executePlan(plan: Plan, opts: ExecuteOptions = {}): Promise<MirrorResult> {
   const maxPerRegistry = opts.maxPerRegistry ?? 6;
-  const run = new Execution(client, new KeyedLimiter(maxPerRegistry), opts.onEvent ?? (() => undefined));
+  const run = new Execution(new KeyedLimiter(maxPerRegistry), opts.onEvent ?? (() => undefined));
   const started = Date.now();
   const written: PlannedImage[] = [];
   const present: PlannedImage[] = [];
@@ -79,8 +82,9 @@ export async function executePlan(client: ExecutingClient, plan: Plan, opts: Exe
   };
   const workers = Math.min(plan.images.length, maxPerRegistry * IMAGES_IN_FLIGHT_PER_CONNECTION);
   await Promise.all(Array.from({ length: workers }, worker));
-  // A failed image may leave shared uploads running; finish them before the caller closes the client.
+  // A failed image may leave shared uploads running; finish them before the caller closes the stores.
   await run.settled();
+  await Promise.all([...new Set(plan.images.map((i) => i.root.store))].map((store) => store.commit()));
   return { written, present, failed, notStarted, ...run.stats, durationMs: Date.now() - started };
 }
 
@@ -90,7 +94,7 @@ class Execution {
   private readonly tasks = new Set<Promise<unknown>>();
   readonly stats: TransferStats = { blobsUploaded: 0, bytesUploaded: 0, blobsMounted: 0, bytesMounted: 0, manifestsPushed: 0 };
 
-  constructor(private readonly client: ExecutingClient, private readonly limiter: KeyedLimiter, private readonly emit: (e: MirrorEvent) => void) {}
+  constructor(private readonly limiter: KeyedLimiter, private readonly emit: (e: MirrorEvent) => void) {}
 
   /** Mirrors one image; true when something was written, false when it was already there. */
   async image(image: PlannedImage): Promise<boolean> {
@@ -133,30 +137,64 @@ class Execution {
 
   /** Pushes a manifest by digest, after its blobs and children; once per repository and digest. */
   private manifest(m: PlannedManifest): Promise<void> {
-    return this.track(this.manifests.get(`${m.registry}/${m.repository}@${m.digest}`, async () => {
+    return this.track(this.manifests.get(manifestKey(m), async () => {
       if (m.present) return;
       await Promise.all(this.prerequisites(m));
       await this.put(m, { registry: m.registry, repository: m.repository, digest: m.digest });
     }));
   }
 
-  private async put(m: PlannedManifest, ref: Parameters<ExecutingClient['putManifest']>[0]): Promise<void> {
-    const digest = await this.limiter.run(m.registry, () => this.client.putManifest(ref, { mediaType: m.mediaType, bytes: m.bytes }), true);
+  private async put(m: PlannedManifest, ref: ImageReference): Promise<void> {
+    const write = () => this.limiter.run(m.store.id, () => m.store.putManifest(ref, { mediaType: m.mediaType, bytes: m.bytes }), true);
+    let digest: string;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        digest = await write();
+        break;
+      } catch (err) {
+        // The store says something the manifest refers to is missing although this run wrote it or found it
+        // there: another writer (a second mirror run, garbage collection) was busy. Check and fill in, then again.
+        if (!isMissingReference(err) || attempt > MISSING_REFERENCE_RETRIES) throw err;
+        this.emit({ type: 'warning', message: `${formatReference(ref)}: ${(err as Error).message}; checking what the manifest refers to and trying again` });
+        await delay(attempt * 500);
+        await this.restoreReferences(m);
+      }
+    }
     if (digest !== m.digest) {
       throw new Error(`pushing manifest ${formatReference(ref)}: the registry stored it as ${digest}, expected ${m.digest}`);
     }
     this.stats.manifestsPushed++;
   }
 
+  /** Writes again whatever of the manifest's blobs and children the store does not hold (any more). */
+  private async restoreReferences(m: PlannedManifest): Promise<void> {
+    await Promise.all([
+      ...m.blobs.map(async (b) => {
+        if (await this.limiter.run(b.store.id, () => b.store.blobSize(b, b.digest, FOR_PUSH)) === undefined) await this.upload(b);
+      }),
+      ...m.children.map(async (c) => {
+        const ref = { registry: c.registry, repository: c.repository, digest: c.digest };
+        if (await this.limiter.run(c.store.id, () => c.store.headManifest(ref, FOR_PUSH)) !== undefined) return;
+        await this.restoreReferences(c);
+        await this.put(c, ref);
+      }),
+    ]);
+  }
+
   /** Gets a blob into its target repository: once per repository and digest. */
   private blob(b: PlannedBlob): Promise<void> {
-    return this.track(this.blobs.get(`${b.registry}/${b.repository}@${b.digest}`, async () => {
+    return this.track(this.blobs.get(blobKey(b), async () => {
       if (b.action === 'present') return;
       if (b.action === 'mount' && b.mountFrom !== undefined) {
-        // A failed upload fails its mounts too: uploading again from the same source would fail the same way.
-        if (b.after) await this.blob(b.after);
+        // The upload this mount waits for failed for good (its target refused it, say): upload here instead.
+        if (b.after && !await this.blob(b.after).then(() => true, () => false)) {
+          this.emit({ type: 'warning', message: `the upload of ${b.digest} into ${b.after.repository} failed; uploading it into ${b.repository} instead of mounting it` });
+          await this.upload(b);
+          return;
+        }
         const from = b.mountFrom;
-        if (await this.limiter.run(b.registry, () => this.client.mountBlob(b.registry, b.repository, b.digest, from))) {
+        const mount = b.store.mountBlob?.bind(b.store);
+        if (mount !== undefined && await this.limiter.run(b.store.id, () => mount(b, b.digest, from))) {
           this.stats.blobsMounted++;
           this.stats.bytesMounted += b.size;
           this.emit({ type: 'blob-done', blob: b, action: 'mount' });
@@ -174,13 +212,13 @@ class Execution {
       if (sent > 0) this.emit({ type: 'bytes', blob: b, bytes: -sent }); // a retry starts from the beginning
       sent = 0;
       // Handed over as getBlob made it: the upload recognises its digest check and does not hash the blob again.
-      return this.client.getBlob(b.source.registry, b.source.repository, b.digest, { size: b.size });
+      return b.source.store.getBlob(b.source, b.digest, { size: b.size });
     };
     const onBytes = (n: number) => {
       sent += n;
       this.emit({ type: 'bytes', blob: b, bytes: n });
     };
-    await this.limiter.run(b.registry, () => this.client.pushBlob(b.registry, b.repository, b.digest, b.size, open, onBytes));
+    await this.limiter.run(b.store.id, () => b.store.pushBlob(b, b.digest, b.size, open, onBytes));
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += sent;
     this.emit({ type: 'blob-done', blob: b, action: 'upload' });

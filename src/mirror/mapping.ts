@@ -1,6 +1,8 @@
 // Mapping files and arguments for `image mirror`: which source image goes to which destination(s).
 // Format (compatible with oc): `#` starts a comment, blank lines are skipped, each line is
 // `SRC=DST [SRC=DST...]` or `SRC DST [DST...]`; ours accepts any whitespace between fields.
+import { quoted } from '../util/quote.js';
+import { OlmMirrorError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { formatReference, parseReference, type ImageReference } from '../reference/reference.js';
 
@@ -19,8 +21,10 @@ export function describeMapping(m: Mapping): string {
 }
 
 /** A mapping file or argument that cannot be used; the message names the file and line. */
-export class MappingError extends Error {
-  override name = 'MappingError';
+export class MappingError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 /** Parses the text of one mapping file; `fileName` is only used in messages. */
@@ -60,6 +64,23 @@ export function mappingsFromArgs(args: readonly string[]): Mapping[] {
 }
 
 /**
+ * The mappings of a mirror to disk: every source once, stored under its own reference (its tag, or
+ * by digest only when it has none), so the far side finds each image by the name it had.
+ */
+export function storedUnderSource(mappings: readonly Mapping[]): Mapping[] {
+  const seen = new Set<string>();
+  const out: Mapping[] = [];
+  for (const m of mappings) {
+    const key = formatReference(m.source);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const { digest: _digest, ...name } = m.source;
+    out.push({ source: m.source, destination: name, origin: m.origin });
+  }
+  return out;
+}
+
+/**
  * Joins mappings from several places: drops exact repeats and refuses two different sources
  * for the same destination tag (the later one would silently overwrite the earlier one).
  */
@@ -91,12 +112,12 @@ function mappingsFromFields(fields: readonly string[], origin: string): Mapping[
     return pairs.map((pair) => {
       const at = pair.indexOf('=');
       const [src, dst] = [pair.slice(0, at), pair.slice(at + 1)];
-      if (src === '' || dst === '') throw new MappingError(`${origin}: "${pair}" is not a SRC=DST mapping (one side is empty)`);
+      if (src === '' || dst === '') throw new MappingError(`${origin}: ${quoted(pair)} is not a SRC=DST mapping (one side is empty)`);
       return buildMapping(src, dst, origin);
     });
   }
   if (fields.length < 2) {
-    throw new MappingError(`${origin}: "${fields[0]}" has no destination; write SRC DST [DST...] or SRC=DST`);
+    throw new MappingError(`${origin}: ${quoted(fields[0])} has no destination; write SRC DST [DST...] or SRC=DST`);
   }
   return fields.slice(1).map((dst) => buildMapping(fields[0], dst, origin));
 }
@@ -104,11 +125,11 @@ function mappingsFromFields(fields: readonly string[], origin: string): Mapping[
 function buildMapping(src: string, dst: string, origin: string): Mapping {
   const source = parseSide(src, 'source', origin);
   if (source.tag === undefined && source.digest === undefined) {
-    throw new MappingError(`${origin}: source "${src}" needs a tag or a digest (for example ${src}:latest)`);
+    throw new MappingError(`${origin}: source ${quoted(src)} needs a tag or a digest (for example :latest at its end)`);
   }
   const parsedDestination = parseSide(dst, 'destination', origin);
   if (parsedDestination.digest !== undefined) {
-    throw new MappingError(`${origin}: destination "${dst}" has a digest; give it a tag, or no tag to push by digest only`);
+    throw new MappingError(`${origin}: destination ${quoted(dst)} has a digest; give it a tag, or no tag to push by digest only`);
   }
   // Like oc: an untagged destination takes the source's tag; a digest-only source stays untagged (push by digest).
   const destination = parsedDestination.tag === undefined && source.tag !== undefined
@@ -116,7 +137,7 @@ function buildMapping(src: string, dst: string, origin: string): Mapping {
     : parsedDestination;
   if (destination.registry === source.registry && destination.repository === source.repository
     && (destination.tag === undefined || destination.tag === source.tag)) {
-    throw new MappingError(`${origin}: source and destination are the same image (${src})`);
+    throw new MappingError(`${origin}: source and destination are the same image, ${quoted(src)}`);
   }
   return { source, destination, origin };
 }
@@ -124,7 +145,7 @@ function buildMapping(src: string, dst: string, origin: string): Mapping {
 function parseSide(text: string, side: 'source' | 'destination', origin: string): ImageReference {
   const scheme = /^([a-z0-9]+):\/\//.exec(text);
   if (scheme) {
-    throw new MappingError(`${origin}: ${side} "${text}": ${scheme[1]}:// locations are not supported, only registries`);
+    throw new MappingError(`${origin}: ${side} ${quoted(text)}: ${scheme[1]}:// locations are not supported, only registries`);
   }
   try {
     return parseReference(text);

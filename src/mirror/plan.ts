@@ -5,14 +5,11 @@ import { sha256Digest } from '../manifest/digest.js';
 import { parseManifest, platformString, type Descriptor, type ParsedManifest } from '../manifest/manifest.js';
 import { isIndexMediaType, MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
-import type { RegistryClient } from '../registry/client.js';
-import { ManifestNotFoundError } from '../registry/errors.js';
+import { isNotFound } from '../errors.js';
+import { canMount, type ImageStore, type StoreResolver } from '../transport/store.js';
 import { count, formatBytes } from './format.js';
 import { KeyedLimiter, Once } from './limit.js';
 import { describeMapping, type Mapping } from './mapping.js';
-
-/** What the planner needs from a registry client (reads only). */
-export type PlanningClient = Pick<RegistryClient, 'getManifest' | 'headManifest' | 'blobSize'>;
 
 /** Destinations are checked with the push token the writes need (one token, and no 401 for repositories not created yet). */
 const DESTINATION = { forPush: true } as const;
@@ -47,15 +44,17 @@ export interface SourceManifest {
 export type BlobAction = 'upload' | 'mount' | 'present';
 
 export interface PlannedBlob {
+  /** The store the blob is written to; registry and repository name the place inside it. */
+  readonly store: ImageStore;
   readonly registry: string;
   readonly repository: string;
   readonly digest: string;
   readonly size: number;
   readonly mediaType: string;
   /** Where the bytes come from. */
-  readonly source: { readonly registry: string; readonly repository: string };
+  readonly source: { readonly store: ImageStore; readonly registry: string; readonly repository: string };
   action: BlobAction;
-  /** For `mount`: the repository in the same registry that holds (or will hold) the blob. */
+  /** For `mount`: the repository of the same store that holds (or will hold) the blob. */
   mountFrom?: string;
   /** For `mount`: the upload in this run the mount must wait for (undefined when the blob is already there). */
   after?: PlannedBlob;
@@ -63,6 +62,7 @@ export interface PlannedBlob {
 
 /** A manifest to be in one target repository. Shared by every image that needs it there. */
 export interface PlannedManifest {
+  readonly store: ImageStore;
   readonly registry: string;
   readonly repository: string;
   readonly digest: string;
@@ -136,10 +136,10 @@ export interface Plan {
   readonly totals: PlanTotals;
 }
 
-export async function planMirror(client: PlanningClient, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
+export async function planMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
   const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
-  const sources = new SourceManifests(client, limiter);
-  const targets = new TargetState(client, limiter, opts.force ?? false);
+  const sources = new SourceManifests(stores, limiter);
+  const targets = new TargetState(stores, limiter, opts.force ?? false);
   const skipped: SkippedImage[] = [];
   const failed: FailedImage[] = [];
 
@@ -168,7 +168,7 @@ export async function planMirror(client: PlanningClient, mappings: readonly Mapp
       return image;
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      if (error instanceof ManifestNotFoundError && opts.skipMissing) {
+      if (isNotFound(error) && opts.skipMissing) {
         skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist` });
       } else {
         failed.push({ mapping, error });
@@ -194,18 +194,19 @@ class SourceManifests {
   private readonly tops = new Once<{ digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }>();
   private readonly trees = new Once<SourceManifest>();
 
-  constructor(private readonly client: PlanningClient, private readonly limiter: KeyedLimiter) {}
+  constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
 
   /** One request: enough to compare digests with the destination. */
   top(ref: ImageReference) {
-    return this.tops.get(formatReference(ref), async () => {
-      const fetched = await this.limiter.run(ref.registry, () => this.client.getManifest(ref));
+    const store = this.stores.source(ref);
+    return this.tops.get(`${store.id} ${formatReference(ref)}`, async () => {
+      const fetched = await this.limiter.run(store.id, () => store.getManifest(ref));
       return { ...fetched, parsed: parseManifest(fetched.bytes, fetched.mediaType, formatReference(ref)) };
     });
   }
 
   tree(ref: ImageReference): Promise<SourceManifest> {
-    return this.trees.get(formatReference(ref), async () => {
+    return this.trees.get(`${this.stores.source(ref).id} ${formatReference(ref)}`, async () => {
       const { digest, mediaType, bytes, parsed } = await this.top(ref);
       if (parsed.kind === 'image') {
         const blobs = [parsed.config, ...parsed.layers.filter(isDistributable)];
@@ -259,17 +260,18 @@ class TargetState {
   private readonly tags = new Once<{ digest: string } | undefined>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
-  constructor(private readonly client: PlanningClient, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
+  constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
 
   /** The planned manifest tree for `source` in the destination's repository (shared when already planned). */
   manifest(destination: ImageReference, source: SourceManifest, from: ImageReference): PlannedManifest {
-    const key = `${destination.registry}/${destination.repository}@${source.digest}`;
+    const store = this.stores.destination(destination);
+    const key = `${store.id} ${destination.registry}/${destination.repository}@${source.digest}`;
     let planned = this.manifests.get(key);
     if (planned === undefined) {
       const blobs = source.blobs.map((d) => this.blob(destination, d, from));
       const children = source.children.map((c) => this.manifest(destination, c, from));
       planned = {
-        registry: destination.registry, repository: destination.repository, digest: source.digest, mediaType: source.mediaType,
+        store, registry: destination.registry, repository: destination.repository, digest: source.digest, mediaType: source.mediaType,
         bytes: source.bytes, platform: source.platform, children, blobs, present: false,
       };
       this.manifests.set(key, planned);
@@ -284,8 +286,8 @@ class TargetState {
   presentManifest(destination: ImageReference, top: { digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }, from: ImageReference): PlannedManifest {
     const descriptors = top.parsed.kind === 'image' ? [top.parsed.config, ...top.parsed.layers.filter(isDistributable)] : [];
     return {
-      registry: destination.registry, repository: destination.repository, digest: top.digest, mediaType: top.mediaType,
-      bytes: top.bytes, children: [], blobs: descriptors.map((d) => this.blob(destination, d, from)), present: true,
+      store: this.stores.destination(destination), registry: destination.registry, repository: destination.repository, digest: top.digest,
+      mediaType: top.mediaType, bytes: top.bytes, children: [], blobs: descriptors.map((d) => this.blob(destination, d, from)), present: true,
     };
   }
 
@@ -293,8 +295,9 @@ class TargetState {
   async digestAtTag(destination: ImageReference): Promise<string | undefined> {
     if (this.force || destination.tag === undefined) return undefined;
     const tag = destination.tag;
-    const head = await this.tags.get(formatReference(destination), () =>
-      this.limiter.run(destination.registry, () => this.client.headManifest(withTag(destination, tag), DESTINATION)));
+    const store = this.stores.destination(destination);
+    const head = await this.tags.get(`${store.id} ${formatReference(destination)}`, () =>
+      this.limiter.run(store.id, () => store.headManifest(withTag(destination, tag), DESTINATION)));
     return head?.digest;
   }
 
@@ -324,26 +327,28 @@ class TargetState {
   /** Whether the blob's repository holds it; a failed question counts as no (writing it then reports the real problem). */
   async hasBlob(b: PlannedBlob): Promise<boolean> {
     try {
-      return await this.limiter.run(b.registry, () => this.client.blobSize(b.registry, b.repository, b.digest, DESTINATION)) !== undefined;
+      return await this.limiter.run(b.store.id, () => b.store.blobSize(b, b.digest, DESTINATION)) !== undefined;
     } catch {
       return false;
     }
   }
 
   private hasManifest(m: PlannedManifest): Promise<boolean> {
-    return this.manifestPresence.get(`${m.registry}/${m.repository}@${m.digest}`, async () => {
-      const head = await this.limiter.run(m.registry, () => this.client.headManifest({ registry: m.registry, repository: m.repository, digest: m.digest }, DESTINATION));
+    return this.manifestPresence.get(manifestKey(m), async () => {
+      const head = await this.limiter.run(m.store.id, () => m.store.headManifest({ registry: m.registry, repository: m.repository, digest: m.digest }, DESTINATION));
       return head !== undefined;
     });
   }
 
   private blob(destination: ImageReference, d: Descriptor, source: ImageReference): PlannedBlob {
-    const key = `${destination.registry}/${destination.repository}@${d.digest}`;
+    const store = this.stores.destination(destination);
+    // A store that holds every blob once (an OCI layout) needs each digest once, whatever repository asks.
+    const key = store.sharedBlobs ? `${store.id} ${d.digest}` : `${store.id} ${destination.registry}/${destination.repository}@${d.digest}`;
     let blob = this.blobsByKey.get(key);
     if (blob === undefined) {
       blob = {
-        registry: destination.registry, repository: destination.repository, digest: d.digest, size: d.size, mediaType: d.mediaType,
-        source: { registry: source.registry, repository: source.repository }, action: 'upload',
+        store, registry: destination.registry, repository: destination.repository, digest: d.digest, size: d.size, mediaType: d.mediaType,
+        source: { store: this.stores.source(source), registry: source.registry, repository: source.repository }, action: 'upload',
       };
       this.blobsByKey.set(key, blob);
     }
@@ -371,20 +376,28 @@ function knownHolders(images: readonly PlannedImage[]): Map<string, string> {
   return holders;
 }
 
-const holderKey = (b: PlannedBlob) => `${b.registry} ${b.digest}`;
+const holderKey = (b: PlannedBlob) => `${b.store.id} ${b.digest}`;
+
+/** A manifest's identity across the run: store, repository and digest. */
+export const manifestKey = (m: PlannedManifest) => `${m.store.id} ${m.registry}/${m.repository}@${m.digest}`;
+
+/** A blob's identity across the run: store, repository and digest. */
+export const blobKey = (b: PlannedBlob) => `${b.store.id} ${b.registry}/${b.repository}@${b.digest}`;
 
 /**
- * Uploads each blob once per target registry and mounts it everywhere else: from a repository known
+ * Uploads each blob once per target store and mounts it everywhere else: from a repository known
  * to hold it, from the repository this run uploads it to first (after that upload), or from the source
- * repository when source and target are one registry. Only the first repository of each registry is
+ * repository when source and target are one store. Only the first repository of each store is
  * asked whether it has the blob (a mount where the blob already is costs no more than asking).
+ * Mounts are planned only in stores that can mount; elsewhere each repository's blob is uploaded.
  */
 async function decideBlobs(blobs: readonly PlannedBlob[], holders: ReadonlyMap<string, string>, opts: PlanOptions,
   exists: (b: PlannedBlob) => Promise<boolean>): Promise<void> {
   const groups = new Map<string, PlannedBlob[]>();
   for (const b of blobs) groups.set(holderKey(b), [...(groups.get(holderKey(b)) ?? []), b]);
-  const unknown = (b: PlannedBlob) => b.action !== 'present' && (opts.skipMount || !holders.has(holderKey(b)));
-  const ask = opts.force ? [] : opts.skipMount ? blobs.filter(unknown) : [...groups.values()].map((g) => g[0]).filter(unknown);
+  const noMount = (b: PlannedBlob) => opts.skipMount || b.store.mountBlob === undefined;
+  const unknown = (b: PlannedBlob) => b.action !== 'present' && (noMount(b) || !holders.has(holderKey(b)));
+  const ask = opts.force ? [] : [...groups.values()].flatMap((g) => (noMount(g[0]!) ? g : [g[0]!])).filter(unknown);
   await Promise.all(ask.map(async (b) => { if (await exists(b)) b.action = 'present'; }));
 
   for (const group of groups.values()) {
@@ -392,11 +405,11 @@ async function decideBlobs(blobs: readonly PlannedBlob[], holders: ReadonlyMap<s
     let firstUpload: PlannedBlob | undefined;
     for (const b of group) {
       if (b.action === 'present') continue;
-      if (opts.skipMount) {
+      if (noMount(b)) {
         b.action = 'upload';
       } else if (holder !== undefined) {
         Object.assign(b, { action: 'mount', mountFrom: holder });
-      } else if (b.source.registry === b.registry && b.source.repository !== b.repository) {
+      } else if (canMount(b.source.store, b.store) && b.source.repository !== b.repository) {
         Object.assign(b, { action: 'mount', mountFrom: b.source.repository });
       } else if (firstUpload) {
         Object.assign(b, { action: 'mount', mountFrom: firstUpload.repository, after: firstUpload });

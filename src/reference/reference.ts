@@ -1,6 +1,8 @@
 // Image references in the docker grammar (github.com/distribution/reference), normalised the
 // way docker and podman normalise them, so that `nginx`, `docker.io/nginx` and
 // `index.docker.io/library/nginx` are the same image everywhere in olm-mirror.
+import { quoted } from '../util/quote.js';
+import { OlmMirrorError } from '../errors.js';
 import { InvalidDigestError, parseDigest } from '../manifest/digest.js';
 
 export interface ImageReference {
@@ -10,15 +12,14 @@ export interface ImageReference {
   readonly digest?: string;
 }
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends OlmMirrorError {
   constructor(
     /** The text that was parsed (or the tag/digest that was applied). */
     readonly input: string,
     /** What is wrong with it, without the input. */
     readonly reason: string,
   ) {
-    super(`invalid image reference "${input}": ${reason}`);
-    this.name = 'InvalidReferenceError';
+    super('input', `invalid image reference ${quoted(input)}: ${reason}`);
   }
 }
 
@@ -64,18 +65,18 @@ export function parseReference(input: string): ImageReference {
   const repository = colon === -1 ? remainder : remainder.slice(0, colon);
   const tag = colon === -1 ? undefined : remainder.slice(colon + 1);
 
-  if (!HOST_RE.test(registry)) fail(`registry "${registry}" is not a valid host[:port]`);
+  if (!HOST_RE.test(registry)) fail(`registry ${quoted(registry)} is not a valid host[:port]`);
   if (repository === '') fail('repository name is missing');
-  if (repository !== repository.toLowerCase()) fail(`repository name "${repository}" must be lowercase`);
+  if (repository !== repository.toLowerCase()) fail(`repository name ${quoted(repository)} must be lowercase`);
   for (const component of repository.split('/')) {
     if (!PATH_COMPONENT_RE.test(component)) {
       fail(component === ''
-        ? `repository "${repository}" has an empty path component`
-        : `repository path component "${component}" must be lowercase letters and digits, separated by ".", "_", "__" or "-"`);
+        ? `repository ${quoted(repository)} has an empty path component`
+        : `repository path component ${quoted(component)} must be lowercase letters and digits, separated by ".", "_", "__" or "-"`);
     }
   }
   if (tag !== undefined && !TAG_RE.test(tag)) {
-    fail(`tag "${tag}" must be 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`);
+    fail(`tag ${quoted(tag)} must be 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`);
   }
   const nameLength = registry.length + 1 + repository.length;
   if (nameLength > NAME_TOTAL_LENGTH_MAX) fail(`name is ${nameLength} characters long, at most ${NAME_TOTAL_LENGTH_MAX} are allowed`);
@@ -93,7 +94,7 @@ export function formatReference(ref: ImageReference): string {
 
 /** The same repository at `tag` (any digest is dropped). */
 export function withTag(ref: ImageReference, tag: string): ImageReference {
-  if (!TAG_RE.test(tag)) throw new InvalidReferenceError(`${formatReference(ref)}:${tag}`, `tag "${tag}" is not valid`);
+  if (!TAG_RE.test(tag)) throw new InvalidReferenceError(`${formatReference(ref)}:${tag}`, `tag ${quoted(tag)} is not valid`);
   return build(ref.registry, ref.repository, tag, undefined);
 }
 

@@ -1,5 +1,6 @@
 // Authentication against registries: the /v2/ ping (which also settles HTTPS vs HTTP), WWW-Authenticate
 // challenges, Basic credentials and Bearer tokens (cached per registry + scope until they expire).
+import type { LookupOptions } from '../transport/store.js';
 import type { CredentialMatch, CredentialStore } from '../auth/credentials.js';
 import {
   AuthenticationError, describeNetworkError, errorCode, formatErrorDetails, httpError, networkError, parseErrorBody, RegistryError, statusLine,
@@ -70,15 +71,7 @@ export function repositoryScope(repository: string, actions: 'pull' | 'pull,push
   return `repository:${repository}:${actions}`;
 }
 
-export interface LookupOptions {
-  /**
-   * The repository is about to be written (a mirror destination): ask for a push token right away, so the
-   * check and the writes share one token, and registries that hide repositories from pull-only tokens
-   * (401/403 instead of 404 for one not created yet) answer the check.
-   */
-  forPush?: boolean;
-}
-
+/** forPush: ask for a push token right away, so the check and the writes share one token. */
 export function lookupAccess(opts: LookupOptions): 'pull' | 'pull,push' {
   return opts.forPush ? 'pull,push' : 'pull';
 }

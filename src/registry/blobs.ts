@@ -1,7 +1,8 @@
 // Blob HEAD and GET. Downloads are digest-verified streams that resume (Range) when the connection breaks.
 import { pipeline, Readable } from 'node:stream';
 import { createDigestVerifier } from '../manifest/digest.js';
-import { lookupAccess, repositoryScope, type LookupOptions } from './auth.js';
+import { lookupAccess, repositoryScope } from './auth.js';
+import type { LookupOptions } from '../transport/store.js';
 import { BlobNotFoundError, formatErrorDetails, networkError, parseErrorBody, RegistryError } from './errors.js';
 import { backoffDelay, isRetryableError, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';

@@ -3,7 +3,8 @@
 import type { Readable } from 'node:stream';
 import type { CredentialStore } from '../auth/credentials.js';
 import type { ImageReference } from '../reference/reference.js';
-import { Authenticator, repositoryScope, type LookupOptions } from './auth.js';
+import type { LookupOptions } from '../transport/store.js';
+import { Authenticator, repositoryScope } from './auth.js';
 import { blobSize, getBlob } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
@@ -15,10 +16,9 @@ import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './upload
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
-export type { LookupOptions } from './auth.js';
 export type { ClientEvent } from './session.js';
 export type { TransferRate } from './transport.js';
-export type { FetchedManifest, ManifestHead } from './manifests.js';
+export type { FetchedManifest } from './manifests.js';
 
 export interface RegistryClientOptions {
   /** Anonymous when absent or without a match. */

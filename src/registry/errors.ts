@@ -1,6 +1,7 @@
 // Errors of registry operations: what was being done, to which image, the HTTP status and the
 // registry's own error codes and messages. Never credentials, never signed redirect URLs.
 import { STATUS_CODES } from 'node:http';
+import { OlmMirrorError, type ErrorKind } from '../errors.js';
 
 /** One entry of the distribution spec's `{"errors":[{code,message,detail}]}` body. */
 export interface RegistryErrorDetail { code: string; message: string; detail?: unknown }
@@ -18,7 +19,9 @@ export interface RegistryErrorInit {
   cause?: unknown;
 }
 
-export class RegistryError extends Error {
+export class RegistryError extends OlmMirrorError {
+  /** Subclasses say whether this is a failure of the registry or an answer that something does not exist. */
+  protected static readonly errorKind: ErrorKind = 'transport';
   status?: number;
   code?: string;
   registry: string;
@@ -28,8 +31,7 @@ export class RegistryError extends Error {
   retryAfterMs?: number;
 
   constructor(message: string, init: RegistryErrorInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.name = new.target.name;
+    super((new.target as typeof RegistryError).errorKind, message, init.cause === undefined ? undefined : { cause: init.cause });
     this.registry = init.registry;
     this.repository = init.repository;
     this.status = init.status;
@@ -41,10 +43,14 @@ export class RegistryError extends Error {
 }
 
 /** The manifest (or the whole repository) does not exist: 404 MANIFEST_UNKNOWN / NAME_UNKNOWN. */
-export class ManifestNotFoundError extends RegistryError {}
+export class ManifestNotFoundError extends RegistryError {
+  protected static override readonly errorKind: ErrorKind = 'not-found';
+}
 
 /** The blob does not exist in that repository: 404 BLOB_UNKNOWN. */
-export class BlobNotFoundError extends RegistryError {}
+export class BlobNotFoundError extends RegistryError {
+  protected static override readonly errorKind: ErrorKind = 'not-found';
+}
 
 /** 401 that credentials did not (or could not, there being none) resolve. */
 export class AuthenticationError extends RegistryError {}

@@ -1,15 +1,16 @@
 // Manifest GET/HEAD/PUT, with the digest of what was transferred always checked.
+import type { StoredManifest as FetchedManifest, ManifestHead } from '../transport/store.js';
 import { DigestMismatchError, digestLike, parseDigest, sha256Digest } from '../manifest/digest.js';
 import { isSchema1Manifest, parseManifest, schema1Error } from '../manifest/manifest.js';
 import { baseMediaType, ImageManifestMediaTypes, isIndexMediaType, isSchema1MediaType, ManifestAccept } from '../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../reference/reference.js';
-import { lookupAccess, repositoryScope, type LookupOptions } from './auth.js';
+import { lookupAccess, repositoryScope } from './auth.js';
+import type { LookupOptions } from '../transport/store.js';
 import { formatErrorDetails, ManifestNotFoundError, parseErrorBody, RegistryError } from './errors.js';
 import type { Session } from './session.js';
 import { header, readBody, readText, type HttpResponse } from './transport.js';
 
-export interface FetchedManifest { mediaType: string; digest: string; bytes: Buffer }
-export interface ManifestHead { mediaType: string; digest: string; size: number }
+export type { StoredManifest as FetchedManifest, ManifestHead } from '../transport/store.js';
 
 /** Registries accept at least 4 MiB (distribution's limit); more than this is not a manifest. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
+import { OlmMirrorError } from '../errors.js';
 
 export interface TransportOptions {
   insecure?: boolean;
@@ -146,11 +147,10 @@ export async function discard(res: HttpResponse): Promise<void> {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
-/** A CA file that cannot be used: unreadable, or without a PEM certificate that parses. */
-export class CertificateAuthorityError extends Error {
+/** A CA file that cannot be used (unreadable, or without a PEM certificate that parses): bad input, nothing done. */
+export class CertificateAuthorityError extends OlmMirrorError {
   constructor(readonly file: string, readonly reason: string) {
-    super(`certificate authority file ${file}: ${reason}`);
-    this.name = 'CertificateAuthorityError';
+    super('usage', `certificate authority file ${file}: ${reason}`);
   }
 }
 

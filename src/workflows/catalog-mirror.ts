@@ -1,7 +1,7 @@
 // `catalog mirror`, the library side: pull a catalog image, read its catalog, name a target for
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
@@ -9,18 +9,19 @@ import { isInImagePathWithin, normalizeInImagePath } from '../catalog/image/extr
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage, type PulledCatalogImage } from '../catalog/image/pull.js';
 import { catalogImages, type Catalog } from '../catalog/model.js';
 import { openCatalog } from '../catalog/open.js';
-import { catalogSourceYaml } from '../cluster/catalog-source.js';
-import { imageContentSourcePolicies } from '../cluster/icsp.js';
-import { imageDigestMirrorSets } from '../cluster/idms.js';
-import { formatMappingFile, type MappingEntry } from '../cluster/mapping.js';
-import type { MirrorScope } from '../cluster/mirror-sets.js';
-import { resourceNameFrom } from '../cluster/names.js';
+import type { MappingEntry } from '../cluster/mapping.js';
+import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
+import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
-import { runMirror, type MirrorRunOutcome } from '../mirror/run.js';
+import type { MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
-import type { RegistryClient } from '../registry/client.js';
+import { diskLocation } from '../transport/resolve.js';
+import type { StoreResolver } from '../transport/store.js';
+import { diskCatalog, recordDiskCatalog } from './disk-record.js';
+import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
+import { OlmMirrorError } from '../errors.js';
 import { makeTempDir, type TempDir } from '../util/temp.js';
 
 export interface CatalogMirrorOptions {
@@ -52,9 +53,32 @@ export interface CatalogMirrorOptions {
   /** Keep mirroring after an image failed (default true, as in oc). */
   continueOnError?: boolean;
   maxPerRegistry?: number;
+  /** Write the run report (JSON) of the mirror here. */
+  report?: string;
+  /** With `file://DIR` as DEST: cut what the run added into tar segments of at most this many bytes. */
+  archiveSize?: number;
+  /** With `file://DIR` as SRC: which of the catalogs mirrored into DIR (its original reference); needed when there are several. */
+  catalog?: string;
   /** Clock for the default manifests directory name. */
   now?: () => Date;
+  onEvent?: (event: CatalogMirrorEvent) => void;
 }
+
+/** What the workflow did, for the caller to show (the CLI prints oc's messages for them). */
+export type CatalogMirrorEvent =
+  /** The catalog image is a manifest list: this entry was read. */
+  | { type: 'platform-chosen'; digest: string; indexDigest: string; platform: string }
+  /** The catalog is on disk: `localPath` inside `extractDir`, from `inImagePath` in the image. */
+  | { type: 'catalog-extracted'; kind: 'fbc' | 'sqlite'; labelled: boolean; mappedFrom: string; inImagePath: string; extractDir: string; localPath: string }
+  /** An image the catalog names that is no valid reference (or has no valid target): never mirrored. */
+  | { type: 'invalid-image'; image: string; reason: string }
+  /** Several sources get one target name, which can hold only one of them. */
+  | { type: 'shared-target'; target: ImageReference; sources: ImageReference[] }
+  | { type: 'manifests-written'; dir: string }
+  /** Nothing is copied (--manifests-only): this mapping file does it later. */
+  | { type: 'copy-later'; mappingFile: string }
+  /** A mirror to disk is done: this command, on the far side, mirrors it into DEST. */
+  | { type: 'next-step'; command: string };
 
 export interface CatalogMirrorStreams {
   stdout: Writable;
@@ -64,7 +88,8 @@ export interface CatalogMirrorStreams {
 export interface CatalogMirrorOutcome {
   catalog: Catalog;
   pulled: PulledCatalogImage;
-  manifestsDir: string;
+  /** Undefined for a mirror to disk (the far side writes it). */
+  manifestsDir?: string;
   /** The mirrored catalog image, as written into catalogSource.yaml. */
   catalogTarget: ImageReference;
   mappings: MappingEntry[];
@@ -120,8 +145,10 @@ function inImagePathOf(path: string): string {
 }
 
 /** The in-image part of a path mapping is no path inside an image: a usage error, found before anything is pulled. */
-export class InvalidPathMappingError extends Error {
-  override name = 'InvalidPathMappingError';
+export class InvalidPathMappingError extends OlmMirrorError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 /** The last path component of the catalog repository: `redhat-operator-index`. */
@@ -130,68 +157,105 @@ export function catalogName(ref: ImageReference): string {
 }
 
 /**
+ * SRC and DEST are registries, or one of them is a folder (`file://DIR`): a mirror to disk stores the
+ * catalog image and everything it references in DIR under their source references (with the extracted
+ * catalog and a record of the run); a mirror from disk reads all of it from DIR, never asking a source
+ * registry, and writes the same manifests directory as a direct run would.
  * Pass the `reporter` whose `onClientEvent` the client was made with, so retries and resumed
  * downloads show up in the mirror's output; by default one is made for `out`.
  */
-export async function mirrorCatalog(client: RegistryClient, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
+export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirrorOptions, out: CatalogMirrorStreams,
   reporter = new ProgressReporter(out)): Promise<CatalogMirrorOutcome> {
-  const parsed = parseReference(opts.source);
-  // An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog.
-  const catalogRef = parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, 'latest') : parsed;
-  const dest = parseMirrorDestination(opts.destination);
-  const maxComponents = opts.maxComponents ?? 2;
-  validateMaxComponents(maxComponents);
-  const name = catalogName(catalogRef);
+  const fromDir = diskLocation(opts.source);
+  const toDir = diskLocation(opts.destination);
+  return withDiskStores(registries, { fromDir, toDir, archiveSize: opts.archiveSize }, async (stores, layout) => {
+    const emit = opts.onEvent ?? (() => undefined);
+    const fromDisk = fromDir === undefined ? undefined : await diskCatalog(fromDir, opts.catalog);
+    const catalogRef = fromDisk?.ref ?? catalogReference(opts.source);
+    const dest = toDir === undefined ? parseMirrorDestination(opts.destination) : undefined;
+    const maxComponents = opts.maxComponents ?? 2;
+    validateMaxComponents(maxComponents);
+    const name = catalogName(catalogRef);
 
-  // Our temp folder goes when the run is interrupted or fails; it is kept (and named) once the run is through.
-  const temp = opts.extractDir === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
-  const pulled = await pullAndReport(client, catalogRef, opts, temp, out);
-  // Only images are needed: leave the (large) CSV and bundle manifests unread.
-  const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
-  const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest, maxComponents);
-  for (const bad of invalid) out.stderr.write(`error: catalog image reference skipped: ${bad.reason}\n`);
-  for (const { target, sources } of sharedTargets(mappings)) {
-    out.stderr.write(`warning: ${sources.map(formatReference).join(' and ')} are all mirrored to ${formatReference(target)}, which can hold `
-      + 'only one of them (target names leave out the source registry and join the components beyond --max-components)\n');
-  }
-  const catalogTarget = mappings[0]!.target;
+    const extractDir = opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir));
+    // Our temp folder goes when the run is interrupted or fails; it is kept (and named) once the run is through.
+    const temp = extractDir === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
+    // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
+    const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef, { ...opts, extractDir }, temp, emit);
+    // Only images are needed: leave the (large) CSV and bundle manifests unread.
+    const { catalog } = await openCatalog(pulled.localPath, { manifests: false });
+    // A mirror to disk keeps every image under its own name: the target names do not matter there.
+    const { mappings, invalid } = catalogMappings(catalogRef, catalogImages(catalog), dest ?? DISK_TARGET, maxComponents);
+    for (const bad of invalid) emit({ type: 'invalid-image', ...bad });
+    if (dest !== undefined) for (const shared of sharedTargets(mappings)) emit({ type: 'shared-target', ...shared });
+    const catalogTarget = mappings[0]!.target;
+    const catalogDigest = pulled.indexDigest ?? pulled.digest;
 
-  const now = opts.now ?? (() => new Date());
-  const manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
-  await writeManifestsDir(manifestsDir, {
-    name, catalogTarget, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
-  }, out.stderr);
-  out.stdout.write(`wrote mirroring manifests to ${manifestsDir}\n`);
+    let manifestsDir: string | undefined;
+    if (toDir === undefined) {
+      const now = opts.now ?? (() => new Date());
+      manifestsDir = resolve(opts.manifestsDir ?? `manifests-${name}-${Math.floor(now().getTime() / 1000)}`);
+      await writeManifestsDir(manifestsDir, {
+        name, catalogTarget, catalogDigest, mappings, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
+      }, out.stderr);
+      emit({ type: 'manifests-written', dir: manifestsDir });
+    }
 
-  const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
-  if (opts.manifestsOnly) {
-    out.stdout.write(`to upload the images, run: olm-mirror image mirror -f ${join(manifestsDir, 'mapping.txt')}\n`);
+    const outcome: CatalogMirrorOutcome = { catalog, pulled, manifestsDir, catalogTarget, mappings, invalidImages: invalid };
+    if (opts.manifestsOnly) {
+      if (manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(manifestsDir, 'mapping.txt') });
+      temp?.keep();
+      return outcome;
+    }
+    // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
+    // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
+    const readCatalog = { ...catalogRef, digest: catalogDigest };
+    const mirrorMappings: Mapping[] = mappings.map((m) => ({
+      source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
+    }));
+    const mirrorOptions = {
+      // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
+      skipMissing: false,
+      dryRun: opts.dryRun ?? false,
+      continueOnError: opts.continueOnError ?? true,
+      maxPerRegistry: opts.maxPerRegistry,
+      report: opts.report,
+      toDir, archiveSize: opts.archiveSize,
+    };
+    outcome.mirror = await mirrorImagesWith(stores, layout, mirrorMappings, mirrorOptions, out, reporter);
+    if (toDir !== undefined && !opts.dryRun) {
+      await recordDiskCatalog(toDir, {
+        catalog: formatReference(catalogRef), digest: catalogDigest, images: mirrorMappings.length, mirroredAt: new Date().toISOString(),
+      });
+      emit({ type: 'next-step', command: `olm-mirror catalog mirror file://${resolve(toDir)} DEST` });
+    }
     temp?.keep();
     return outcome;
-  }
-  // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
-  // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
-  const readCatalog = { ...catalogRef, digest: pulled.indexDigest ?? pulled.digest };
-  const mirrorMappings: Mapping[] = mappings.map((m) => ({
-    source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin: `catalog ${formatReference(catalogRef)}`,
-  }));
-  outcome.mirror = await runMirror(client, mirrorMappings, {
-    // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
-    skipMissing: false,
-    dryRun: opts.dryRun ?? false,
-    continueOnError: opts.continueOnError ?? true,
-    maxPerRegistry: opts.maxPerRegistry,
-  }, out, reporter);
-  temp?.keep();
-  return outcome;
+  });
 }
 
-/** Pulls and extracts the catalog, printing oc's messages, which users and scripts look for (the database path is where they query it). */
-async function pullAndReport(client: RegistryClient, catalogRef: ImageReference, opts: CatalogMirrorOptions, temp: TempDir | undefined,
-  out: CatalogMirrorStreams): Promise<PulledCatalogImage> {
+/** An untagged catalog means :latest, as for any pull; the tag also names the mirrored catalog. */
+function catalogReference(source: string): ImageReference {
+  const parsed = parseReference(source);
+  return parsed.tag === undefined && parsed.digest === undefined ? withTag(parsed, 'latest') : parsed;
+}
+
+/** Target names need a destination; a mirror to disk names nothing after it, so any valid one serves. */
+const DISK_TARGET: MirrorDestination = parseMirrorDestination('disk.invalid');
+
+/** A new folder for the catalog inside the disk folder (`catalogs/…`), kept with the images it references. */
+async function freshCatalogDir(toDir: string): Promise<string> {
+  const parent = join(resolve(toDir), 'catalogs');
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, 'catalog-'));
+}
+
+/** Pulls and extracts the catalog, reporting what oc reports (users and scripts look for the database path, to query it). */
+async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, temp: TempDir | undefined,
+  emit: (e: CatalogMirrorEvent) => void): Promise<PulledCatalogImage> {
   const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
   const extractDir = resolve(opts.extractDir ?? temp!.path);
-  const pulled = await pullCatalogImage(client, catalogRef, {
+  const pulled = await pullCatalogImage(stores.source(catalogRef), catalogRef, {
     platform: opts.indexPlatform, workDir: extractDir, maxExtractBytes: opts.maxExtractBytes,
   }).catch(async (err: unknown) => {
     // A temp folder of ours is no use to anyone without its catalog; a folder the user named is theirs to look into.
@@ -199,49 +263,30 @@ async function pullAndReport(client: RegistryClient, catalogRef: ImageReference,
     throw err;
   });
   if (extractFrom !== undefined && !isInImagePathWithin(pulled.inImagePath, extractFrom)) {
-    throw new Error(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
+    throw new InvalidPathMappingError(`--path: ${formatReference(catalogRef)} keeps its catalog at ${pulled.inImagePath}, which is not under `
       + `${extractFrom}; give / or ${pulled.inImagePath} as the in-image path`);
   }
   if (pulled.indexDigest !== undefined) {
-    out.stdout.write(`chose ${pulled.digest} from manifest list ${pulled.indexDigest} `
-      + `(the entry matching --index-filter-by-os ${opts.indexPlatform ?? DEFAULT_CATALOG_PLATFORM})\n`);
+    emit({ type: 'platform-chosen', digest: pulled.digest, indexDigest: pulled.indexDigest, platform: opts.indexPlatform ?? DEFAULT_CATALOG_PLATFORM });
   }
-  const what = pulled.kind === 'fbc' ? 'declarative configs' : 'database';
   const labelled = pulled.labels[CONFIGS_LABEL] !== undefined || pulled.labels[DATABASE_LABEL] !== undefined;
-  if (labelled) out.stdout.write(`src image has index label for ${what} path: ${pulled.inImagePath}\n`);
-  const mappedFrom = extractFrom ?? (labelled ? pulled.inImagePath : '/');
-  out.stdout.write(`using ${pulled.kind === 'fbc' ? 'index' : 'database'} path mapping: ${mappedFrom}:${extractDir}\n`);
-  out.stdout.write(`wrote ${what} to ${extractDir}\n`);
-  out.stdout.write(`using ${what} at: ${pulled.localPath}\n`);
+  emit({
+    type: 'catalog-extracted', kind: pulled.kind, labelled, mappedFrom: extractFrom ?? (labelled ? pulled.inImagePath : '/'),
+    inImagePath: pulled.inImagePath, extractDir, localPath: pulled.localPath,
+  });
   return pulled;
 }
 
-interface ManifestsContent {
-  name: string;
-  catalogTarget: ImageReference;
-  mappings: MappingEntry[];
-  scope: MirrorScope;
-  maxSize: number;
-}
-
-/** mapping.txt, catalogSource.yaml, imageContentSourcePolicy.yaml and imageDigestMirrorSet.yaml; each file written whole or not at all. */
+/** Every file of RESOURCE_WRITERS that has content; each file written whole or not at all. */
 export async function writeManifestsDir(dir: string, content: ManifestsContent, warnings: Writable): Promise<void> {
-  const resourceName = resourceNameFrom(content.name);
-  const mirrorSetOptions = { catalogName: content.name, mappings: content.mappings, scope: content.scope, maxSize: content.maxSize };
-  const icsp = imageContentSourcePolicies(mirrorSetOptions);
-  const idms = imageDigestMirrorSets(mirrorSetOptions);
-  for (const source of icsp.skipped) {
+  // Every file is made before any is written: a writer that fails leaves no half-written directory.
+  const files = RESOURCE_WRITERS.map((writer) => ({ file: writer.file, text: writer.produce(content) }));
+  for (const source of tagOnlySources(content.mappings)) {
     warnings.write(`no digest mapping available for ${formatReference(source)}, skip writing to ImageContentSourcePolicy\n`);
   }
-  const files: [string, string][] = [
-    ['mapping.txt', formatMappingFile(content.mappings)],
-    ['catalogSource.yaml', catalogSourceYaml({ name: resourceName, image: content.catalogTarget })],
-    ['imageContentSourcePolicy.yaml', icsp.yaml],
-    ['imageDigestMirrorSet.yaml', idms.yaml],
-  ];
   await mkdir(dir, { recursive: true });
-  for (const [file, text] of files) {
-    if (text === '') continue;
+  for (const { file, text } of files) {
+    if (text === undefined) continue;
     const target = join(dir, file);
     await writeFile(`${target}.tmp`, text);
     await rename(`${target}.tmp`, target);

@@ -18,6 +18,7 @@ import { MediaTypes } from '../../src/manifest/media-types.js';
 import { sha256Digest } from '../../src/manifest/digest.js';
 import { parseReference, type ImageReference } from '../../src/reference/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
+import { RegistryStores } from '../../src/transport/registry.js';
 import { fixturesDir, fixturesMissing } from '../support/paths.js';
 import { registryTestHooks, type TestRegistry } from '../support/registry.js';
 import { skopeoInspectRaw } from '../support/skopeo.js';
@@ -78,7 +79,7 @@ describe('buildCatalogImage + pullCatalogImage', () => {
   });
 
   test('builds a reproducible single-platform image that skopeo reads and that pulls back byte for byte', async () => {
-    const built = await buildCatalogImage(client, { dbPath: smallDb, target: ref('catalogs/small:v1') });
+    const built = await buildCatalogImage(new RegistryStores(client).destination(ref('catalogs/any')), { dbPath: smallDb, target: ref('catalogs/small:v1') });
     assert.equal(built.mediaType, MediaTypes.dockerManifest);
     assert.deepEqual(built.images, [{ platform: 'linux/amd64', digest: built.digest }]);
 
@@ -88,11 +89,11 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     assert.equal(manifest.mediaType, MediaTypes.dockerManifest);
     assert.deepEqual(manifest.layers.map((l) => l.mediaType), [MediaTypes.dockerLayerGzip]);
 
-    const again = await buildCatalogImage(client, { dbPath: smallDb, target: ref('catalogs/other:v2') });
+    const again = await buildCatalogImage(new RegistryStores(client).destination(ref('catalogs/any')), { dbPath: smallDb, target: ref('catalogs/other:v2') });
     assert.equal(again.digest, built.digest, 'same database, same digest');
 
     const workDir = freshDir();
-    const pulled = await pullCatalogImage(client, ref('catalogs/small:v1'), { workDir });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/small:v1')), ref('catalogs/small:v1'), { workDir });
     assert.equal(pulled.kind, 'sqlite');
     assert.equal(pulled.inImagePath, '/bundles.db');
     assert.equal(pulled.localPath, join(workDir, 'bundles.db'));
@@ -106,8 +107,8 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     { skip: fixturesMissing() }, async () => {
       const dbPath = join(work, 'manifests.db');
       writeCatalogDatabase(await loadPackageManifests(join(fixturesDir, 'manifests')), dbPath);
-      const built = await buildCatalogImage(client, { dbPath, target: ref('catalogs/upstream:latest') });
-      const pulled = await pullCatalogImage(client, ref('catalogs/upstream:latest'), { workDir: freshDir() });
+      const built = await buildCatalogImage(new RegistryStores(client).destination(ref('catalogs/any')), { dbPath, target: ref('catalogs/upstream:latest') });
+      const pulled = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/upstream:latest')), ref('catalogs/upstream:latest'), { workDir: freshDir() });
       assert.equal(pulled.digest, built.digest);
       const catalog = readCatalogDatabase(pulled.localPath);
       assert.deepEqual(catalog.packages.map((p) => p.name).sort(), ['etcd', 'prometheus', 'strimzi-kafka-operator']);
@@ -116,7 +117,7 @@ describe('buildCatalogImage + pullCatalogImage', () => {
 
   test('several platforms give a manifest list; the platform regex picks one entry', async () => {
     const platforms = ['linux/amd64', 'linux/arm64', 'linux/arm/v7'];
-    const built = await buildCatalogImage(client, { dbPath: smallDb, target: ref('catalogs/multi:v1'), platforms });
+    const built = await buildCatalogImage(new RegistryStores(client).destination(ref('catalogs/any')), { dbPath: smallDb, target: ref('catalogs/multi:v1'), platforms });
     assert.equal(built.mediaType, MediaTypes.dockerManifestList);
     assert.deepEqual(built.images.map((i) => i.platform), platforms);
 
@@ -127,21 +128,21 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     assert.deepEqual(list.manifests.map((m) => m.digest), built.images.map((i) => i.digest));
     assert.equal(list.manifests[2]!.platform.variant, 'v7');
 
-    const pulled = await pullCatalogImage(client, ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/arm64' });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/multi:v1')), ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/arm64' });
     assert.equal(pulled.digest, built.images[1]!.digest);
     assert.equal(pulled.indexDigest, built.digest);
     assert.equal(sha256(await readFile(pulled.localPath)), sha256(await readFile(smallDb)));
 
-    const byDefault = await pullCatalogImage(client, ref('catalogs/multi:v1'), { workDir: freshDir() });
+    const byDefault = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/multi:v1')), ref('catalogs/multi:v1'), { workDir: freshDir() });
     assert.equal(byDefault.digest, built.images[0]!.digest, 'linux/amd64 by default');
 
     const table = new RegExp(`OS/ARCH\\s+DIGEST\\n${platforms.map((p, i) => `${p}\\s+${built.images[i]!.digest}`).join('\\n')}`);
-    await assert.rejects(pullCatalogImage(client, ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/.*' }),
+    await assert.rejects(pullCatalogImage(new RegistryStores(client).source(ref('catalogs/multi:v1')), ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/.*' }),
       (err: Error) => err instanceof CatalogImageError && /3 entries match the platform "linux\/\.\*"/.test(err.message) && table.test(err.message));
-    await assert.rejects(pullCatalogImage(client, ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/arm' }),
+    await assert.rejects(pullCatalogImage(new RegistryStores(client).source(ref('catalogs/multi:v1')), ref('catalogs/multi:v1'), { workDir: freshDir(), platform: 'linux/arm' }),
       (err: Error) => /2 entries match the platform "linux\/arm"/.test(err.message) && table.test(err.message),
       'matched anywhere, as oc: linux/arm is in linux/arm64 and linux/arm/v7');
-    const exact = await pullCatalogImage(client, ref('catalogs/multi:v1'), { workDir: freshDir(), platform: '^linux/arm/v7$' });
+    const exact = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/multi:v1')), ref('catalogs/multi:v1'), { workDir: freshDir(), platform: '^linux/arm/v7$' });
     assert.equal(exact.digest, built.images[2]!.digest, 'anchors pick one exactly');
   });
 
@@ -152,7 +153,7 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     const digest = await pushImage(ref('catalogs/fbc:v1'), [base, top], { [CONFIGS_LABEL]: '/configs' });
 
     const workDir = freshDir();
-    const pulled = await pullCatalogImage(client, ref('catalogs/fbc:v1'), { workDir });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/fbc:v1')), ref('catalogs/fbc:v1'), { workDir });
     assert.deepEqual(
       { kind: pulled.kind, inImagePath: pulled.inImagePath, localPath: pulled.localPath, digest: pulled.digest },
       { kind: 'fbc', inImagePath: '/configs', localPath: join(workDir, 'configs'), digest },
@@ -166,7 +167,7 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     const db = await readFile(join(fixturesDir, 'db/foo-index-v12.db'));
     await pushImage(ref('catalogs/index:v1'), [await tarOf({ 'bin/opm': 'x', 'database/index.db': db })],
       { [DATABASE_LABEL]: '/database/index.db' });
-    const pulled = await pullCatalogImage(client, ref('catalogs/index:v1'), { workDir: freshDir() });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/index:v1')), ref('catalogs/index:v1'), { workDir: freshDir() });
     assert.equal(pulled.kind, 'sqlite');
     assert.equal(pulled.inImagePath, '/database/index.db');
     assert.equal(sha256(await readFile(pulled.localPath)), sha256(db));
@@ -177,25 +178,25 @@ describe('buildCatalogImage + pullCatalogImage', () => {
     const sqlite = await readFile(smallDb);
     await pushImage(ref('catalogs/nolabel:known'),
       [await tarOf({ 'aaa/first.db': sqlite, 'database/index.db': sqlite, 'etc/motd': 'hi' })], {});
-    const known = await pullCatalogImage(client, ref('catalogs/nolabel:known'), { workDir: freshDir() });
+    const known = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/nolabel:known')), ref('catalogs/nolabel:known'), { workDir: freshDir() });
     assert.equal(known.inImagePath, '/database/index.db');
 
     await pushImage(ref('catalogs/nolabel:walk'),
       [await tarOf({ 'etc/motd': 'SQLite format 2 is not it', 'var/lib/z.db': sqlite, 'var/lib/catalog/a.sqlite': sqlite })], {});
-    const walked = await pullCatalogImage(client, ref('catalogs/nolabel:walk'), { workDir: freshDir() });
+    const walked = await pullCatalogImage(new RegistryStores(client).source(ref('catalogs/nolabel:walk')), ref('catalogs/nolabel:walk'), { workDir: freshDir() });
     assert.equal(walked.inImagePath, '/var/lib/catalog/a.sqlite');
     assert.equal(walked.kind, 'sqlite');
 
     await pushImage(ref('catalogs/nolabel:none'), [await tarOf({ 'etc/motd': 'nothing here' })], {});
-    await assert.rejects(pullCatalogImage(client, ref('catalogs/nolabel:none'), { workDir: freshDir() }),
+    await assert.rejects(pullCatalogImage(new RegistryStores(client).source(ref('catalogs/nolabel:none')), ref('catalogs/nolabel:none'), { workDir: freshDir() }),
       /no catalog found in 127\.0\.0\.1:\d+\/catalogs\/nolabel:none: it has neither the label/);
   });
 
   test('says when the labelled path is missing or not a database', async () => {
     await pushImage(ref('catalogs/broken:missing'), [await tarOf({ 'other/index.db': 'x' })], { [DATABASE_LABEL]: '/database/index.db' });
-    await assert.rejects(pullCatalogImage(client, ref('catalogs/broken:missing'), { workDir: freshDir() }),
+    await assert.rejects(pullCatalogImage(new RegistryStores(client).source(ref('catalogs/broken:missing')), ref('catalogs/broken:missing'), { workDir: freshDir() }),
       /label operators\.operatorframework\.io\.index\.database\.v1 names \/database\/index\.db, which the image does not contain/);
     await pushImage(ref('catalogs/broken:text'), [await tarOf({ 'database/index.db': 'plain text' })], { [DATABASE_LABEL]: '/database/index.db' });
-    await assert.rejects(pullCatalogImage(client, ref('catalogs/broken:text'), { workDir: freshDir() }), /which is not an SQLite database/);
+    await assert.rejects(pullCatalogImage(new RegistryStores(client).source(ref('catalogs/broken:text')), ref('catalogs/broken:text'), { workDir: freshDir() }), /which is not an SQLite database/);
   });
 });

@@ -10,6 +10,8 @@ export interface SyntheticBundle {
   skips?: string[];
   /** Owned CRD plurals (group example.com, kind = capitalised plural, version v1); a CRD file is written for each unless `omitCrds`. */
   owns?: string[];
+  /** Required CRD plurals (group example.com, version v1): an olm.gvk.required dependency. */
+  requires?: string[];
   omitCrds?: boolean;
   operatorImage?: string;
   relatedImages?: string[];
@@ -25,7 +27,10 @@ export function csvDoc(b: SyntheticBundle): Record<string, unknown> {
       version: b.version,
       ...(b.replaces ? { replaces: b.replaces } : {}),
       ...(b.skips ? { skips: b.skips } : {}),
-      customresourcedefinitions: { owned },
+      customresourcedefinitions: {
+        owned,
+        ...(b.requires ? { required: b.requires.map((plural) => ({ name: `${plural}.example.com`, version: 'v1', kind: kindOf(plural) })) } : {}),
+      },
       install: {
         strategy: 'deployment',
         spec: {

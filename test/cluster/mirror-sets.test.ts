@@ -3,28 +3,32 @@ import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { imageContentSourcePolicies } from '../../src/cluster/icsp.js';
 import { imageDigestMirrorSets } from '../../src/cluster/idms.js';
-import { MAX_MIRROR_SET_SIZE, type MirrorSetOptions, type MirrorSetResult } from '../../src/cluster/mirror-sets.js';
-import { mirrorTarget, parseMirrorDestination } from '../../src/reference/naming.js';
+import { imageTagMirrorSets } from '../../src/cluster/itms.js';
+import {
+  MAX_MIRROR_SET_SIZE, pullKindOf, tagOnlySources, type MirrorSetOptions, type MirrorSetResult, type PullKind,
+} from '../../src/cluster/mirror-sets.js';
 import { formatReference, parseReference } from '../../src/reference/reference.js';
 import { crdValidator, crdsMissing, isDns1123Subdomain } from './crd.js';
-
-const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
-
-/** Mappings as catalog mirror makes them: source -> mount(source, dest, 2). */
-function mappings(sources: string[], dest = 'host:5000/olm') {
-  const d = parseMirrorDestination(dest);
-  return sources.map((s) => {
-    const source = parseReference(s);
-    return { source, target: mirrorTarget(source, d, 2) };
-  });
-}
+import { catalogMappings as mappings, digest } from './mappings.js';
 
 const KINDS = [
   { generate: imageContentSourcePolicies, kind: 'ImageContentSourcePolicy', apiVersion: 'operator.openshift.io/v1alpha1',
-    listField: 'repositoryDigestMirrors', crd: 'imagecontentsourcepolicies.operator.openshift.io.yaml' },
+    listField: 'repositoryDigestMirrors', crd: 'imagecontentsourcepolicies.operator.openshift.io.yaml', pulls: 'digest' },
   { generate: imageDigestMirrorSets, kind: 'ImageDigestMirrorSet', apiVersion: 'config.openshift.io/v1',
-    listField: 'imageDigestMirrors', crd: 'imagedigestmirrorsets.config.openshift.io.yaml' },
+    listField: 'imageDigestMirrors', crd: 'imagedigestmirrorsets.config.openshift.io.yaml', pulls: 'digest' },
+  { generate: imageTagMirrorSets, kind: 'ImageTagMirrorSet', apiVersion: 'config.openshift.io/v1',
+    listField: 'imageTagMirrors', crd: 'imagetagmirrorsets.config.openshift.io.yaml', pulls: 'tag' },
 ] as const;
+
+/** Image `i` of `repo` as a source the kind holds: pinned by digest, or by tag only. */
+function sourceFor(pulls: PullKind, repo: string, i: number): string {
+  return pulls === 'digest' ? `${repo}@${digest(i)}` : `${repo}:v${i}`;
+}
+
+/** Image `i` of `repo` as a source the kind leaves out. */
+function otherSource(pulls: PullKind, repo: string, i: number): string {
+  return sourceFor(pulls === 'digest' ? 'tag' : 'digest', repo, i);
+}
 
 /** The parsed objects (untyped: the tests check them field by field). */
 function objects(result: MirrorSetResult): any[] {
@@ -73,12 +77,46 @@ test('ImageContentSourcePolicy exactly as oc lays it out', () => {
   assert.deepStrictEqual(result.skipped.map(formatReference), ['quay.io/tagged/image:v1']);
 });
 
+test('ImageTagMirrorSet holds the tag-only sources, laid out as the other kinds', () => {
+  const result = imageTagMirrorSets({
+    catalogName: 'redhat/redhat-operator-index',
+    mappings: mappings([`registry.redhat.io/openshift4/ose-cli@${digest(1)}`, 'quay.io/tagged/image:v1', 'quay.io/tagged/image:v2']),
+    scope: 'repository',
+    maxSize: MAX_MIRROR_SET_SIZE,
+  });
+  assert.equal(result.yaml, [
+    'apiVersion: config.openshift.io/v1',
+    'kind: ImageTagMirrorSet',
+    'metadata:',
+    '  labels:',
+    '    operators.openshift.org/catalog: "true"',
+    '  name: redhat-redhat-operator-index-0',
+    'spec:',
+    '  imageTagMirrors:',
+    '  - mirrors:',
+    '    - host:5000/olm/tagged-image',
+    '    source: quay.io/tagged/image',
+    '',
+  ].join('\n'));
+  assert.deepStrictEqual(result.skipped.map(formatReference), [`registry.redhat.io/openshift4/ose-cli@${digest(1)}`]);
+});
+
+test('a source with a digest is pulled by digest, even beside a tag; tagOnlySources lists the others, sorted', () => {
+  assert.equal(pullKindOf(parseReference(`quay.io/a/img:v1@${digest(1)}`)), 'digest');
+  assert.equal(pullKindOf(parseReference(`quay.io/a/img@${digest(1)}`)), 'digest');
+  assert.equal(pullKindOf(parseReference('quay.io/a/img:v1')), 'tag');
+  const sources = tagOnlySources(mappings(['quay.io/z/img:1', `quay.io/a/img:v1@${digest(1)}`, 'nginx:1', 'quay.io/z/img:1']));
+  assert.deepStrictEqual(sources.map(formatReference), ['docker.io/library/nginx:1', 'quay.io/z/img:1']);
+});
+
 for (const k of KINDS) {
   const base: Omit<MirrorSetOptions, 'mappings'> = { catalogName: 'redhat-operators', scope: 'repository', maxSize: MAX_MIRROR_SET_SIZE };
+  const source = (repo: string, i: number) => sourceFor(k.pulls, repo, i);
+  const other = (repo: string, i: number) => otherSource(k.pulls, repo, i);
 
   test(`${k.kind}: repository scope, one rule per repository, sorted and deduplicated`, () => {
     const result = k.generate({ ...base, mappings: mappings([
-      `quay.io/b/img@${digest(1)}`, `quay.io/a/img@${digest(2)}`, `quay.io/b/img@${digest(3)}`, `quay.io/b/img:v1@${digest(4)}`,
+      source('quay.io/b/img', 1), source('quay.io/a/img', 2), source('quay.io/b/img', 3), source('quay.io/b/img', 4),
     ]) });
     const [object] = objects(result);
     assert.equal(object.apiVersion, k.apiVersion);
@@ -93,29 +131,29 @@ for (const k of KINDS) {
 
   test(`${k.kind}: registry scope maps source registries to target registries`, () => {
     const result = k.generate({ ...base, scope: 'registry', mappings: mappings([
-      `registry.redhat.io/a/x@${digest(1)}`, `quay.io/b/y@${digest(2)}`, `registry.redhat.io/c/z@${digest(3)}`, 'docker.io/d/tagonly:1',
+      source('registry.redhat.io/a/x', 1), source('quay.io/b/y', 2), source('registry.redhat.io/c/z', 3), other('docker.io/d/other', 1),
     ], 'mirror.example.com:8443') });
     assert.deepStrictEqual(objects(result)[0].spec[k.listField], [
       { mirrors: ['mirror.example.com:8443'], source: 'quay.io' },
       { mirrors: ['mirror.example.com:8443'], source: 'registry.redhat.io' },
     ]);
-    assert.deepStrictEqual(result.skipped.map(formatReference), ['docker.io/d/tagonly:1']);
+    assert.deepStrictEqual(result.skipped.map(formatReference), [other('docker.io/d/other', 1)]);
   });
 
   test(`${k.kind}: a source mirrored to several places lists every mirror once`, () => {
-    const source = parseReference(`quay.io/a/img@${digest(1)}`);
+    const from = parseReference(source('quay.io/a/img', 1));
     const result = k.generate({ ...base, mappings: [
-      { source, target: parseReference('m2.io/a/img:x') }, { source, target: parseReference('m1.io/a/img:x') },
-      { source, target: parseReference('m2.io/a/img:y') },
+      { source: from, target: parseReference('m2.io/a/img:x') }, { source: from, target: parseReference('m1.io/a/img:x') },
+      { source: from, target: parseReference('m2.io/a/img:y') },
     ] });
     assert.deepStrictEqual(objects(result)[0].spec[k.listField], [{ mirrors: ['m1.io/a/img', 'm2.io/a/img'], source: 'quay.io/a/img' }]);
   });
 
-  test(`${k.kind}: only tag-only sources give no object and list them, deduplicated and sorted`, () => {
-    const result = k.generate({ ...base, mappings: mappings(['quay.io/z/a:1', 'quay.io/a/a:1', 'quay.io/z/a:1']) });
+  test(`${k.kind}: only sources of the other pull kind give no object and list them, deduplicated and sorted`, () => {
+    const result = k.generate({ ...base, mappings: mappings([other('quay.io/z/a', 1), other('quay.io/a/a', 1), other('quay.io/z/a', 1)]) });
     assert.equal(result.yaml, '');
     assert.equal(result.objects, 0);
-    assert.deepStrictEqual(result.skipped.map(formatReference), ['quay.io/a/a:1', 'quay.io/z/a:1']);
+    assert.deepStrictEqual(result.skipped.map(formatReference), [other('quay.io/a/a', 1), other('quay.io/z/a', 1)]);
   });
 
   test(`${k.kind}: split so every object is at most maxSize bytes, greedily, names counting from 0`, () => {
@@ -153,7 +191,7 @@ for (const k of KINDS) {
   });
 
   test(`${k.kind}: a rule that alone exceeds maxSize is an error naming its source`, () => {
-    const m = mappings([`quay.io/a/img@${digest(1)}`]);
+    const m = mappings([source('quay.io/a/img', 1)]);
     const needed = Buffer.byteLength(k.generate({ ...base, mappings: m }).yaml);
     assert.equal(k.generate({ ...base, maxSize: needed, mappings: m }).objects, 1);
     assert.throws(() => k.generate({ ...base, maxSize: needed - 1, mappings: m }),

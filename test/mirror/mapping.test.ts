@@ -59,14 +59,24 @@ function assertMappingError(fn: () => unknown, pattern: RegExp): void {
 test('errors name the file and line and say what is wrong', () => {
   const file = (line: string) => () => parseMappingText(`# header\n\n${line}\n`, 'mapping.txt');
   assertMappingError(file(`quay.io/a:1=mirror.local/a@${DIGEST}`), /^mapping\.txt, line 3: destination "mirror\.local\/a@sha256:a+" has a digest; give it a tag, or no tag to push by digest only$/);
-  assertMappingError(file('quay.io/a mirror.local/a'), /^mapping\.txt, line 3: source "quay\.io\/a" needs a tag or a digest \(for example quay\.io\/a:latest\)$/);
+  assertMappingError(file('quay.io/a mirror.local/a'), /^mapping\.txt, line 3: source "quay\.io\/a" needs a tag or a digest \(for example :latest at its end\)$/);
   assertMappingError(file('quay.io/a:1'), /^mapping\.txt, line 3: "quay\.io\/a:1" has no destination/);
   assertMappingError(file('quay.io/a:1='), /^mapping\.txt, line 3: "quay\.io\/a:1=" is not a SRC=DST mapping \(one side is empty\)$/);
   assertMappingError(file('quay.io/a:1=mirror.local/a extra'), /^mapping\.txt, line 3: mixes SRC=DST pairs with plain fields/);
   assertMappingError(file('quay.io/A:1 mirror.local/a'), /^mapping\.txt, line 3: source: invalid image reference "quay\.io\/A:1": repository name "A" must be lowercase$/);
   assertMappingError(file('quay.io/a:1 file://local/a'), /^mapping\.txt, line 3: destination "file:\/\/local\/a": file:\/\/ locations are not supported/);
-  assertMappingError(file('quay.io/a:1 quay.io/a'), /^mapping\.txt, line 3: source and destination are the same image \(quay\.io\/a:1\)$/);
+  assertMappingError(file('quay.io/a:1 quay.io/a'), /^mapping\.txt, line 3: source and destination are the same image, "quay\.io\/a:1"$/);
   assertMappingError(() => mappingsFromArgs(['quay.io/a:1']), /^arguments: "quay\.io\/a:1" has no destination/);
+});
+
+test('a huge line is not echoed whole: the error quotes its start and says how long it is', () => {
+  const huge = `quay.io/${'a'.repeat(5_000_000)}:1`;
+  assert.throws(() => parseMappingText(`${huge}\n`, 'mapping.txt'), (err: Error) => {
+    assert.ok(err instanceof MappingError);
+    assert.match(err.message, /^mapping\.txt, line 1: "quay\.io\/a+…" \(5000010 characters\) has no destination/);
+    assert.ok(err.message.length < 800, `message of ${err.message.length} characters`);
+    return true;
+  });
 });
 
 test('mergeMappings drops repeats and refuses two sources for one destination tag', () => {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { mappingsFromArgs } from '../../src/mirror/mapping.js';
 import { executePlan } from '../../src/mirror/execute.js';
 import { planMirror } from '../../src/mirror/plan.js';
+import { RegistryStores } from '../../src/transport/registry.js';
 import { parseManifest, platformString } from '../../src/manifest/manifest.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { registryTestHooks } from '../support/registry.js';
@@ -99,14 +100,14 @@ test('a layer shared by several images is uploaded once per target registry and 
   const client = new RegistryClient({ insecure: true });
   try {
     const mappings = mappingsFromArgs(['x', 'y', 'z'].map((n) => `${source().host}/shared/${n}:v1=${target().host}/dedupe/${n}:v1`));
-    const plan = await planMirror(client, mappings);
+    const plan = await planMirror(new RegistryStores(client), mappings);
     const forShared = plan.blobs.filter((b) => b.digest === sharedDigest);
     assert.deepEqual(forShared.map((b) => b.action).sort(), ['mount', 'mount', 'upload']);
     const uploadedTo = forShared.find((b) => b.action === 'upload')!.repository;
     for (const b of forShared.filter((x) => x.action === 'mount')) assert.equal(b.mountFrom, uploadedTo);
 
     const streamed = new Map<string, number>();
-    const result = await executePlan(client, plan, {
+    const result = await executePlan(plan, {
       onEvent: (e) => { if (e.type === 'bytes') streamed.set(e.blob.digest, (streamed.get(e.blob.digest) ?? 0) + e.bytes); },
     });
     assert.equal(result.failed.length, 0, result.failed.map((f) => f.error.message).join('\n'));
@@ -168,16 +169,16 @@ test('a new tag for an image the repository already holds only writes the tag; -
   assert.equal(first.code, 0, first.stderr);
   const client = new RegistryClient({ insecure: true });
   try {
-    const retag = await planMirror(client, mappingsFromArgs([`${source().host}/retag/app:v1`, `${target().host}/retag/app:stable`]));
+    const retag = await planMirror(new RegistryStores(client), mappingsFromArgs([`${source().host}/retag/app:v1`, `${target().host}/retag/app:stable`]));
     assert.equal(retag.images[0].action, 'tag');
     assert.equal(retag.blobs.length, 0);
-    const result = await executePlan(client, retag);
+    const result = await executePlan(retag);
     assert.deepEqual([result.written.length, result.blobsUploaded, result.manifestsPushed], [1, 0, 1]);
     assert.deepEqual((await tagsOf(target(), 'retag/app')).sort(), ['stable', 'v1']);
 
-    const forced = await planMirror(client, mappingsFromArgs([`${source().host}/retag/app:v1`, `${target().host}/retag/app:v1`]), { force: true });
+    const forced = await planMirror(new RegistryStores(client), mappingsFromArgs([`${source().host}/retag/app:v1`, `${target().host}/retag/app:v1`]), { force: true });
     assert.equal(forced.images[0].action, 'push');
-    const again = await executePlan(client, forced);
+    const again = await executePlan(forced);
     assert.equal(again.blobsUploaded, src.layerDigests.length + 1, 'every layer and the config are uploaded again');
   } finally {
     await client.close();
@@ -197,11 +198,11 @@ test('within one registry, blobs are mounted from the source repository instead 
   await seedImage(source(), 'same/app', 'v1', { seed: 'same-registry' });
   const client = new RegistryClient({ insecure: true });
   try {
-    const plan = await planMirror(client, mappingsFromArgs([`${source().host}/same/app:v1`, `${source().host}/same/copy:v1`]));
+    const plan = await planMirror(new RegistryStores(client), mappingsFromArgs([`${source().host}/same/app:v1`, `${source().host}/same/copy:v1`]));
     assert.ok(plan.blobs.length > 0 && plan.blobs.every((b) => b.action === 'mount' && b.mountFrom === 'same/app'));
-    const result = await executePlan(client, plan);
+    const result = await executePlan(plan);
     assert.deepEqual([result.failed.length, result.blobsUploaded, result.blobsMounted], [0, 0, plan.blobs.length]);
-    const skipMount = await planMirror(client, mappingsFromArgs([`${source().host}/same/app:v1`, `${source().host}/same/other:v1`]), { skipMount: true });
+    const skipMount = await planMirror(new RegistryStores(client), mappingsFromArgs([`${source().host}/same/app:v1`, `${source().host}/same/other:v1`]), { skipMount: true });
     assert.ok(skipMount.blobs.every((b) => b.action === 'upload'));
   } finally {
     await client.close();
@@ -217,11 +218,11 @@ test('a layer the target already holds in another repository is mounted from the
   await seedImage(source(), 'known/new', 'v1', { sharedLayers: [base], seed: 'known-new' });
   const client = new RegistryClient({ insecure: true });
   try {
-    const plan = await planMirror(client, mappingsFromArgs([old, `${source().host}/known/new:v1=${target().host}/known/new:v1`]));
+    const plan = await planMirror(new RegistryStores(client), mappingsFromArgs([old, `${source().host}/known/new:v1=${target().host}/known/new:v1`]));
     assert.deepEqual(plan.images.map((i) => i.action), ['present', 'push']);
     const forBase = plan.blobs.find((b) => b.digest === baseDigest)!;
     assert.deepEqual([forBase.repository, forBase.action, forBase.mountFrom, forBase.after], ['known/new', 'mount', 'known/old', undefined]);
-    const result = await executePlan(client, plan);
+    const result = await executePlan(plan);
     assert.deepEqual([result.failed.length, result.blobsMounted], [0, 1]);
     assert.ok(await blobExists(target(), 'known/new', baseDigest));
   } finally {

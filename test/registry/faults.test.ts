@@ -12,6 +12,7 @@ import { CONFIGS_LABEL } from '../../src/catalog/image/labels.js';
 import { pullCatalogImage } from '../../src/catalog/image/pull.js';
 import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
 import { MediaTypes } from '../../src/manifest/media-types.js';
+import { RegistryStores } from '../../src/transport/registry.js';
 import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -261,7 +262,7 @@ test('a catalog image whose layer arrives damaged once is extracted from scratch
       })) });
       proxy.hits.length = 0;
       proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${layerDigest}$`), times: 1, action: { kind: 'corrupt' } });
-      const pulled = await pullCatalogImage(c, ref, { workDir: join(work, 'catalog') });
+      const pulled = await pullCatalogImage(new RegistryStores(c).source(ref), ref, { workDir: join(work, 'catalog') });
       assert.equal(await readFile(join(pulled.localPath, 'pkg', 'catalog.json'), 'utf8'), '{"schema":"olm.package","name":"pkg"}');
       assert.deepEqual(hitsOf('GET', new RegExp(`/blobs/${layerDigest}$`)).map((h) => h.fault), ['corrupt', undefined]);
     });

@@ -12,7 +12,7 @@ import { seedImage } from '../support/seed.js';
 import { skopeoInspectRaw } from '../support/skopeo.js';
 import {
   CONFIGS_LABEL, DATABASE_LABEL, escapeRegExp, ocTag, olmMirror, pushRawImage, readMappingFile, remoteDigest, seedPackageManifests,
-  startRegistries, tarGz, testDir, transcript,
+  startRegistries, tarGz, testDir, transcript, yamlDocuments,
 } from './helpers.js';
 
 const dir = testDir('catalog-formats');
@@ -46,6 +46,9 @@ test('a multi-arch catalog image: --index-filter-by-os picks the entry to read, 
   // The catalog's manifest list arrives whole: same digest, both platforms.
   assert.equal(await remoteDigest(target, `${dest}/multi-multi-index:v1`), listDigest);
   assert.equal(readMappingFile(manifests).length, 4);
+  // The ClusterCatalog pins what was mirrored: the list, not the entry that was read.
+  const [clusterCatalog] = yamlDocuments(join(manifests, 'clusterCatalog.yaml'));
+  assert.equal(clusterCatalog!.spec.source.image.ref, `${dest}/multi-multi-index@${listDigest}`);
 
   const none = await olmMirror(['catalog', 'mirror', catalog, dest, '--insecure', '--index-filter-by-os', 'linux/s390x', '--manifests-only',
     '--to-manifests', join(dir, 'manifests-none')], dir);

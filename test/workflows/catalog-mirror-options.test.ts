@@ -1,7 +1,7 @@
 // `catalog mirror` flags: what --manifests-only and --dry-run leave untouched, how --max-icsp-size,
 // --icsp-scope and --max-components shape the output, and bad flags refused before any work.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { crdValidator, crdsMissing } from '../cluster/crd.js';
@@ -31,6 +31,10 @@ test('--manifests-only writes every file and pushes nothing; --icsp-scope regist
   assert.deepEqual(await repositoriesOf(target), [], 'the target registry is still empty');
   assert.equal(readMappingFile(manifests).length, 4);
   assert.match(run.stdout, new RegExp(`^to upload the images, run: olm-mirror image mirror -f ${manifests}/mapping.txt$`, 'm'));
+  assert.deepEqual(readdirSync(manifests), [
+    'catalogSource.yaml', 'clusterCatalog.yaml', 'imageContentSourcePolicy.yaml', 'imageDigestMirrorSet.yaml', 'imageTagMirrorSet.yaml',
+    'mapping.txt', 'registries.conf',
+  ]);
 
   const rules = [{ source: source.host, mirrors: [target.host] }];
   const [icsp, ...moreIcsps] = yamlDocuments(join(manifests, 'imageContentSourcePolicy.yaml'));
@@ -39,9 +43,14 @@ test('--manifests-only writes every file and pushes nothing; --icsp-scope regist
   const [idms, ...moreIdms] = yamlDocuments(join(manifests, 'imageDigestMirrorSet.yaml'));
   assert.equal(moreIdms.length, 0);
   assert.deepEqual(idms!.spec.imageDigestMirrors, rules);
+  // The tag-only sources (the helper image and the catalog) are on the same source registry.
+  const [itms, ...moreItms] = yamlDocuments(join(manifests, 'imageTagMirrorSet.yaml'));
+  assert.equal(moreItms.length, 0);
+  assert.deepEqual(itms!.spec.imageTagMirrors, rules);
   if (!crdsMissing()) {
     assert.deepEqual(crdValidator('imagecontentsourcepolicies.operator.openshift.io.yaml')(icsp), []);
     assert.deepEqual(crdValidator('imagedigestmirrorsets.config.openshift.io.yaml')(idms), []);
+    assert.deepEqual(crdValidator('imagetagmirrorsets.config.openshift.io.yaml')(itms), []);
   }
 });
 

@@ -17,8 +17,8 @@ import { platformString, type Platform } from '../../manifest/manifest.js';
 import { MediaTypes } from '../../manifest/media-types.js';
 import { sha256Digest } from '../../manifest/digest.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../../reference/reference.js';
+import type { ImageStore } from '../../transport/store.js';
 import { makeTempDir } from '../../util/temp.js';
-import type { RegistryClient } from '../../registry/client.js';
 import { DATABASE_LABEL } from './labels.js';
 
 /** Where the database lives in images built here (the old `oc adm catalog build` layout). */
@@ -47,7 +47,7 @@ export interface BuiltCatalogImage {
   images: { platform: string; digest: string }[];
 }
 
-export async function buildCatalogImage(client: RegistryClient, opts: BuildCatalogImageOptions): Promise<BuiltCatalogImage> {
+export async function buildCatalogImage(store: ImageStore, opts: BuildCatalogImageOptions): Promise<BuiltCatalogImage> {
   const { target } = opts;
   if (target.digest !== undefined) {
     throw new Error(`cannot push a catalog image to ${formatReference(target)}: give a tag, not a digest (the digest is the result)`);
@@ -61,12 +61,12 @@ export async function buildCatalogImage(client: RegistryClient, opts: BuildCatal
   const workDir = temp.path;
   try {
     const layer = await writeLayer(opts.dbPath, join(workDir, 'layer.tar.gz'));
-    await client.pushBlob(ref.registry, ref.repository, layer.digest, layer.size, async () => createReadStream(layer.file));
+    await store.pushBlob(ref, layer.digest, layer.size, async () => createReadStream(layer.file));
 
     const images: { platform: Platform; manifest: Buffer; digest: string }[] = [];
     for (const platform of platforms) {
       const config = Buffer.from(JSON.stringify(imageConfig(platform, layer.diffId)));
-      const configDigest = await client.pushBlobBytes(ref.registry, ref.repository, config);
+      const configDigest = await store.pushBlobBytes(ref, config);
       const manifest = Buffer.from(JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaTypes.dockerManifest,
@@ -78,12 +78,12 @@ export async function buildCatalogImage(client: RegistryClient, opts: BuildCatal
     const summary = images.map((i) => ({ platform: platformString(i.platform), digest: i.digest }));
 
     if (images.length === 1) {
-      const digest = await client.putManifest(ref, { mediaType: MediaTypes.dockerManifest, bytes: images[0]!.manifest });
+      const digest = await store.putManifest(ref, { mediaType: MediaTypes.dockerManifest, bytes: images[0]!.manifest });
       return { ref, digest, mediaType: MediaTypes.dockerManifest, images: summary };
     }
     // Children by digest first, so the tag never points at a list with missing entries.
     for (const image of images) {
-      await client.putManifest(withDigest(ref, image.digest), { mediaType: MediaTypes.dockerManifest, bytes: image.manifest });
+      await store.putManifest(withDigest(ref, image.digest), { mediaType: MediaTypes.dockerManifest, bytes: image.manifest });
     }
     const list = Buffer.from(JSON.stringify({
       schemaVersion: 2,
@@ -92,7 +92,7 @@ export async function buildCatalogImage(client: RegistryClient, opts: BuildCatal
         mediaType: MediaTypes.dockerManifest, size: i.manifest.length, digest: i.digest, platform: platformJson(i.platform),
       })),
     }));
-    const digest = await client.putManifest(ref, { mediaType: MediaTypes.dockerManifestList, bytes: list });
+    const digest = await store.putManifest(ref, { mediaType: MediaTypes.dockerManifestList, bytes: list });
     return { ref, digest, mediaType: MediaTypes.dockerManifestList, images: summary };
   } finally {
     await temp.remove();

@@ -6,6 +6,7 @@
 // are resolved inside the image root, and every parent folder is resolved through symlinks on disk
 // and checked to still be inside the target before anything is created in it.
 // Memory does not grow with layer size: file contents are piped straight to disk.
+import { OlmMirrorError } from '../../errors.js';
 import { createWriteStream } from 'node:fs';
 import { chmod, link, lstat, mkdir, readdir, realpath, rm, symlink, unlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
@@ -32,15 +33,14 @@ export const DEFAULT_MAX_EXTRACT_BYTES = 4 * 1024 ** 3;
 const ENTRY_OVERHEAD_BYTES = 512;
 
 /** A layer could not be extracted: unsafe entry, corrupt data, or an unsupported format. */
-export class LayerExtractionError extends Error {
+export class LayerExtractionError extends OlmMirrorError {
   /**
    * `unreadable`: the data itself could not be read (broken gzip or tar, a failed or corrupted download),
    * which fetching the layer again may cure; an unsafe or unsupported layer stays what it is.
    */
   constructor(readonly layer: string, readonly entry: string | undefined, reason: string, readonly unreadable = false, cause?: unknown) {
-    super(entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`,
+    super('input', entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`,
       cause === undefined ? undefined : { cause });
-    this.name = 'LayerExtractionError';
   }
 }
 

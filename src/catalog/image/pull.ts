@@ -3,12 +3,13 @@
 // Which part of the image holds the catalog follows `oc adm catalog mirror`: the file-based
 // catalog label wins, then the database label, else the whole filesystem is extracted and the
 // database is looked for at the usual places, then anywhere.
+import { OlmMirrorError } from '../../errors.js';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { matchPlatforms, parseManifest, platformString, type Descriptor, type ParsedManifest } from '../../manifest/manifest.js';
 import { formatReference, withDigest, type ImageReference } from '../../reference/reference.js';
-import type { RegistryClient } from '../../registry/client.js';
+import type { ImageStore } from '../../transport/store.js';
 import { formatTable } from '../listing.js';
 import { detectCatalogFormat } from '../open.js';
 import { DigestMismatchError } from '../../manifest/digest.js';
@@ -49,15 +50,14 @@ export interface PulledCatalogImage {
 }
 
 /** The catalog image is readable but holds no catalog olm-mirror can find, or not where its labels say. */
-export class CatalogImageError extends Error {
+export class CatalogImageError extends OlmMirrorError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CatalogImageError';
+    super('input', message);
   }
 }
 
 export async function pullCatalogImage(
-  client: RegistryClient,
+  store: ImageStore,
   ref: ImageReference,
   opts: PullCatalogImageOptions,
 ): Promise<PulledCatalogImage> {
@@ -65,11 +65,11 @@ export async function pullCatalogImage(
   const workDir = resolve(opts.workDir);
   await prepareWorkDir(workDir);
 
-  const { digest, indexDigest, image } = await resolveImage(client, ref, opts.platform ?? DEFAULT_CATALOG_PLATFORM);
-  const labels = await fetchingAgainIfDamaged(() => readLabels(client, ref, image.config));
+  const { digest, indexDigest, image } = await resolveImage(store, ref, opts.platform ?? DEFAULT_CATALOG_PLATFORM);
+  const labels = await fetchingAgainIfDamaged(() => readLabels(store, ref, image.config));
   const layers = image.layers;
   async function* layerStreams(): AsyncGenerator<Readable> {
-    for (const layer of layers) yield await client.getBlob(ref.registry, ref.repository, layer.digest, { size: layer.size });
+    for (const layer of layers) yield await store.getBlob(ref, layer.digest, { size: layer.size });
   }
   const describeLayer = (i: number) => `layer ${i + 1}/${layers.length} (${layers[i]!.digest}) of ${name}`;
   const extractOptions = { describeLayer, maxBytes: opts.maxExtractBytes };
@@ -119,14 +119,14 @@ function extractFresh(layers: () => AsyncIterable<Readable>, workDir: string, op
 type ImageManifest = Extract<ParsedManifest, { kind: 'image' }>;
 
 /** The image manifest `ref` names, or for a manifest list the one entry matching `platform`. */
-async function resolveImage(client: RegistryClient, ref: ImageReference, platform: string)
+async function resolveImage(store: ImageStore, ref: ImageReference, platform: string)
   : Promise<{ digest: string; indexDigest?: string; image: ImageManifest }> {
   const name = formatReference(ref);
-  const top = await client.getManifest(ref);
+  const top = await store.getManifest(ref);
   const parsed = parseManifest(top.bytes, top.mediaType, name);
   if (parsed.kind === 'image') return { digest: top.digest, image: parsed };
   const child = pickPlatform(name, parsed.manifests, platform);
-  const fetched = await client.getManifest(withDigest(ref, child.digest));
+  const fetched = await store.getManifest(withDigest(ref, child.digest));
   const image = parseManifest(fetched.bytes, fetched.mediaType, `${name}@${child.digest}`);
   if (image.kind !== 'image') throw new CatalogImageError(`${name}: its ${platformString(child.platform!)} entry ${child.digest} is itself a manifest list`);
   return { digest: fetched.digest, indexDigest: top.digest, image };
@@ -147,10 +147,10 @@ export function platformTable(manifests: Descriptor[]): string {
   return formatTable(['OS/ARCH', 'DIGEST'], manifests.map((m) => [m.platform ? platformString(m.platform) : '(none)', m.digest]));
 }
 
-async function readLabels(client: RegistryClient, ref: ImageReference, config: Descriptor): Promise<Record<string, string>> {
+async function readLabels(store: ImageStore, ref: ImageReference, config: Descriptor): Promise<Record<string, string>> {
   const subject = `image config ${config.digest} of ${formatReference(ref)}`;
   if (config.size > MAX_CONFIG_BYTES) throw new CatalogImageError(`${subject} is ${config.size} bytes, too big for an image config`);
-  const stream = await client.getBlob(ref.registry, ref.repository, config.digest, { size: config.size });
+  const stream = await store.getBlob(ref, config.digest, { size: config.size });
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   let json: unknown;
