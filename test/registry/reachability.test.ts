@@ -120,6 +120,26 @@ describe('a registry that does not answer at all', () => {
       ['contacting registry 1/3', 'contacting registry 2/3']);
   });
 
+  test('one that stops answering mid-run is checked again with a ping, and then given up for everyone', { timeout: 30_000 }, async () => {
+    const relay = await startTcpFaultProxy({ target });
+    const image = await seedImage(target, 'hole/dying', 'v1');
+    const c = new RegistryClient({ insecure: true, retryBaseDelayMs: 5, requestTimeoutMs: 1000, unreachableAfterMs: 1500 });
+    try {
+      const ref = { registry: relay.host, repository: 'hole/dying', tag: 'v1' };
+      assert.equal((await c.headManifest(ref))?.digest, image.digest);
+      relay.silence();
+      const results = await Promise.allSettled([c.getManifest(ref), c.headManifest({ ...ref, tag: 'other' })]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.match(((r as PromiseRejectedResult).reason as Error).message, new RegExp(`^registry ${relay.host} does not answer: `));
+      }
+      await assert.rejects(c.blobSize(relay.host, 'hole/dying', image.layerDigests[0]!), /does not answer/);
+    } finally {
+      await c.close();
+      await relay.stop();
+    }
+  });
+
   test('image mirror from it: every image fails within 45 s naming the registry, exit 1', { timeout: 60_000 }, async () => {
     const mapping = join(target.storageDir, '..', 'black-hole-mapping.txt');
     writeFileSync(mapping, ['a', 'b', 'c'].map((name) => `${hole.host}/hole/${name}:v1=${target.host}/hole/${name}:v1\n`).join(''));

@@ -262,6 +262,8 @@ export interface TcpFaultProxy {
   host: string;
   /** Connections accepted so far. */
   connections: number;
+  /** From now on a black hole: nothing more is relayed, on open connections or new ones (a registry that died mid-run). */
+  silence(): void;
   stop(): Promise<void>;
 }
 
@@ -271,13 +273,13 @@ export interface TcpFaultProxy {
  */
 export async function startTcpFaultProxy(opts: { target?: TestRegistry; resetFirst?: number }): Promise<TcpFaultProxy> {
   const sockets = new Set<Socket>();
-  const state = { connections: 0 };
+  const state = { connections: 0, silent: false };
   const server = createNetServer((client) => {
     sockets.add(client);
     client.once('close', () => sockets.delete(client));
     client.on('error', () => undefined);
     const n = ++state.connections;
-    if (!opts.target) return; // the black hole: the connection stays open, silent
+    if (!opts.target || state.silent) return; // the black hole: the connection stays open, silent
     if (n <= (opts.resetFirst ?? 0)) {
       client.resetAndDestroy();
       return;
@@ -287,7 +289,11 @@ export async function startTcpFaultProxy(opts: { target?: TestRegistry; resetFir
     sockets.add(upstream);
     upstream.once('close', () => sockets.delete(upstream));
     upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
+    // Relayed by hand, so that silence() stops it on connections already open.
+    client.on('data', (chunk: Buffer) => { if (!state.silent) upstream.write(chunk); });
+    upstream.on('data', (chunk: Buffer) => { if (!state.silent) client.write(chunk); });
+    client.once('end', () => upstream.end());
+    upstream.once('end', () => client.end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -297,6 +303,7 @@ export async function startTcpFaultProxy(opts: { target?: TestRegistry; resetFir
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     get connections() { return state.connections; },
+    silence: () => { state.silent = true; },
     stop: () => new Promise<void>((resolve) => {
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
