@@ -24,6 +24,7 @@ export interface RegistryFlags {
   insecure?: boolean;
   certificateAuthority?: string[];
   maxPerRegistry?: number;
+  retries?: number;
 }
 
 export function parsePositiveInt(value: string): number {
@@ -71,7 +72,13 @@ export function archiveSizeArgument(value: string): number {
   }
 }
 
-/** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */
+function parseRetries(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError(`expected an integer from 0 to 100, got "${value}"`);
+  return n;
+}
+
+/** Adds -a/--registry-config, --insecure, --certificate-authority, --max-per-registry and --retries. */
 export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
   return cmd
     .option('-a, --registry-config <file>',
@@ -79,7 +86,9 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
     .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
     .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
     .addOption(new Option('--max-per-registry <n>', 'parallel requests per registry (reads and writes each)')
-      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
+      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6))
+    .addOption(new Option('--retries <n>', 'times a failed request (network error, 5xx, 429, damaged content) is tried again')
+      .argParser(parseRetries).default(4));
 }
 
 /** --report FILE, for every command that mirrors. */
@@ -109,6 +118,7 @@ export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: strin
     insecure: flags.insecure ?? false,
     caFiles: flags.certificateAuthority ?? [],
     maxConnectionsPerRegistry: flags.maxPerRegistry ?? 6,
+    retries: flags.retries ?? 4,
   };
 }
 

@@ -13,6 +13,7 @@ import { pullCatalogImage } from '../../src/catalog/image/pull.js';
 import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
 import { MediaTypes } from '../../src/manifest/media-types.js';
 import { RegistryStores } from '../../src/transport/registry.js';
+import { runCli } from '../support/cli.js';
 import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -77,6 +78,17 @@ test('429: "still after retrying" only on the answer that ends the retries, neve
   }, { retries: 2 });
   assert.equal(retries().length, 2);
   for (const e of retries()) assert.match(e.reason, /: 429 Too Many Requests: TOOMANYREQUESTS: fault injected by the test proxy \(HTTP 429\)$/);
+});
+
+test('the CLI\'s --retries sets how often a failed request is tried again', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, action: { kind: 'status', status: 503 } });
+  const run = await runCli(['image', 'mirror', '--insecure', '--retries', '1', `${proxy.host}/faults/app:v1`, `${proxy.host}/faults/copy:v1`]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(hitsOf('GET', /\/faults\/app\/manifests\/v1$/).length, 2);
+  assert.match(run.stderr, /warning: pulling manifest .*faults\/app:v1: 503 Service Unavailable: .*; attempt 1 of 2 in /);
+  const bad = await runCli(['image', 'mirror', '--retries', '101', 'quay.io/a:1', 'mirror.local/a']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--retries <n>' argument '101' is invalid. expected an integer from 0 to 100/);
 });
 
 test('retries run out with the last error; 4xx are not retried', async () => {
