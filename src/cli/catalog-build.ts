@@ -1,7 +1,6 @@
 // `olm-mirror catalog build --from-dir DIR (--to-db FILE | --to IMAGE)`: package manifests -> SQLite
 // database -> optionally a catalog image pushed to a registry.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
@@ -10,6 +9,7 @@ import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
+import { makeTempDir } from '../util/temp.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
 
 export interface CatalogBuildFlags extends RegistryFlags {
@@ -72,15 +72,15 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
   }
   if (target !== undefined) {
     const client = new RegistryClient(clientOptions);
-    const tempDir = flags.toDb === undefined ? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')) : undefined;
+    const tempDir = flags.toDb === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
     try {
-      const dbPath = flags.toDb ?? join(tempDir!, 'bundles.db');
+      const dbPath = flags.toDb ?? join(tempDir!.path, 'bundles.db');
       if (tempDir !== undefined) write(dbPath);
       const built = await buildCatalogImage(new RegistryStores(client).destination(target), { dbPath, target, platforms });
       stdout.write(`pushed ${formatReference(built.ref)}@${built.digest}\n`);
     } finally {
       await client.close();
-      if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+      await tempDir?.remove();
     }
   }
   return load.errors.length > 0 ? ExitCode.Failed : ExitCode.Ok;

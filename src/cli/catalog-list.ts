@@ -1,9 +1,6 @@
 // `olm-mirror catalog list SRC`: what a catalog holds (packages and channel heads, bundles, or
 // images), from a catalog image, an SQLite database, a file-based catalog or package manifests.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
 import { filterCatalog } from '../catalog/filter/index.js';
@@ -16,7 +13,8 @@ import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
-import { addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { makeTempDir } from '../util/temp.js';
+import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 
 export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
@@ -25,6 +23,7 @@ export interface CatalogListFlags extends RegistryFlags, SelectionFlags {
   output: 'table' | 'json';
   indexFilterByOs: string;
   permissive?: boolean;
+  maxExtractSize: number;
 }
 
 const HELP = `
@@ -60,7 +59,7 @@ export function catalogListCommand(): Command {
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--permissive', 'a catalog folder: list the packages that load, name those that do not (exit status 1)');
-  addRegistryFlags(addSelectionFlags(cmd, { withConfig: true }))
+  addExtractionFlag(addRegistryFlags(addSelectionFlags(cmd, { withConfig: true })))
     .addHelpText('after', HELP)
     .action(async (src: string, flags: CatalogListFlags) => {
       await runCatalogList(src, flags, process.stdout);
@@ -131,12 +130,14 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<{ cata
     throw err;
   }
   const client = new RegistryClient(await clientOptionsFrom(flags));
-  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-list-'));
+  const workDir = await makeTempDir('olm-mirror-list-');
   try {
-    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, { platform: flags.indexFilterByOs, workDir });
+    const pulled = await pullCatalogImage(new RegistryStores(client).source(ref), ref, {
+      platform: flags.indexFilterByOs, workDir: workDir.path, maxExtractBytes: flags.maxExtractSize,
+    });
     return await openCatalog(pulled.localPath, { manifests: false });
   } finally {
     await client.close();
-    await rm(workDir, { recursive: true, force: true });
+    await workDir.remove();
   }
 }

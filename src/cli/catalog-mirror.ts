@@ -11,7 +11,9 @@ import { RegistryStores } from '../transport/registry.js';
 import { diskLocation } from '../transport/resolve.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
-import { addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import {
+  addExtractionFlag, addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags,
+} from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags, SelectionFlags {
   indexFilterByOs: string;
@@ -30,6 +32,7 @@ export interface CatalogMirrorFlags extends RegistryFlags, SelectionFlags {
   targetTag?: string;
   removeSignatures?: boolean;
   verifySignatures?: string;
+  maxExtractSize: number;
 }
 
 const HELP = `
@@ -97,7 +100,7 @@ export function catalogMirrorCommand(): Command {
     .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
     .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14, or file://DIR (mirror from disk)')
     .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)');
-  addRegistryFlags(cmd, { maxPerRegistry: 4 })
+  addExtractionFlag(addRegistryFlags(cmd, { maxPerRegistry: 4 }))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directory and the database, copy no image', false)
@@ -159,6 +162,7 @@ export async function runCatalogMirror(src: string, dest: string, flags: Catalog
       manifestsDir: flags.toManifests,
       extractFrom,
       extractDir,
+      maxExtractBytes: flags.maxExtractSize,
       maxComponents: flags.maxComponents,
       icspScope: flags.icspScope,
       maxIcspSize: flags.maxIcspSize,

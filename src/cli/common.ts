@@ -1,11 +1,14 @@
 // Flags and conventions shared by every command that talks to registries.
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialStore } from '../auth/credentials.js';
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
 import { OlmMirrorError } from '../errors.js';
 import { parseArchiveSize } from '../transport/archive/format.js';
+import { parseSize } from '../util/size.js';
 import type { RegistryClientOptions } from '../registry/client.js';
+import { CertificateAuthorityError, readCertificateAuthority } from '../registry/transport.js';
 
 export { ExitCode } from '../errors.js';
 
@@ -21,12 +24,28 @@ export interface RegistryFlags {
   insecure?: boolean;
   certificateAuthority?: string[];
   maxPerRegistry?: number;
+  retries?: number;
 }
 
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
   return n;
+}
+
+/** Argument parser for sizes: bytes, or with a binary unit (`512MiB`, `4G`, `10 KiB`). */
+export function parseByteSize(value: string): number {
+  const bytes = parseSize(value);
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new InvalidArgumentError(`expected a size such as 4GiB, 512MiB or 1048576, got "${value}"`);
+  }
+  return bytes;
+}
+
+/** Adds --max-extract-size to a command that pulls catalog images. */
+export function addExtractionFlag(cmd: Command): Command {
+  return cmd.addOption(new Option('--max-extract-size <size>', 'the most extracting a catalog image may write to disk (e.g. 512MiB, 8GiB)')
+    .argParser(parseByteSize).default(DEFAULT_MAX_EXTRACT_BYTES, '4GiB'));
 }
 
 /** Argument parser for repeatable flags: every occurrence is kept, in order. */
@@ -53,7 +72,13 @@ export function archiveSizeArgument(value: string): number {
   }
 }
 
-/** Adds -a/--registry-config, --insecure, --certificate-authority and --max-per-registry. */
+function parseRetries(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError(`expected an integer from 0 to 100, got "${value}"`);
+  return n;
+}
+
+/** Adds -a/--registry-config, --insecure, --certificate-authority, --max-per-registry and --retries. */
 export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
   return cmd
     .option('-a, --registry-config <file>',
@@ -61,7 +86,9 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
     .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
     .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
     .addOption(new Option('--max-per-registry <n>', 'parallel requests per registry (reads and writes each)')
-      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6));
+      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6))
+    .addOption(new Option('--retries <n>', 'times a failed request (network error, 5xx, 429, damaged content) is tried again')
+      .argParser(parseRetries).default(4));
 }
 
 /** --report FILE, for every command that mirrors. */
@@ -79,15 +106,19 @@ export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: strin
   const credentials = await CredentialStore.load({ authFile: flags.registryConfig });
   for (const warning of credentials.warnings) warn(`warning: ${warning}\n`);
   for (const file of flags.certificateAuthority ?? []) {
-    await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`--certificate-authority ${file}: cannot read it (${err.code ?? err.message})`);
-    });
+    try {
+      readCertificateAuthority(file);
+    } catch (err) {
+      throw err instanceof CertificateAuthorityError ? new UsageError(`--certificate-authority ${file}: ${err.reason}`) : err;
+    }
   }
   return {
     credentials,
+    uploadStateDir: join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'olm-mirror', 'uploads'),
     insecure: flags.insecure ?? false,
     caFiles: flags.certificateAuthority ?? [],
     maxConnectionsPerRegistry: flags.maxPerRegistry ?? 6,
+    retries: flags.retries ?? 4,
   };
 }
 

@@ -36,6 +36,8 @@ export function describeClientEvent(e: ClientEvent): string | undefined {
       return `warning: ${e.reason}; ${e.restarted ? 'the registry ignores ranges, reading it again from the start' : `resuming at byte ${e.offset}`}`;
     case 'fallback':
       return `info: ${e.registry} does not answer HTTPS; using plain HTTP as --insecure allows`;
+    case 'insecure':
+      return `warning: ${e.reason}; using it as --insecure allows`;
     case 'redirect':
       return undefined;
   }

@@ -2,8 +2,11 @@
 // challenges, Basic credentials and Bearer tokens (cached per registry + scope until they expire).
 import type { LookupOptions } from '../transport/store.js';
 import type { CredentialMatch, CredentialStore } from '../auth/credentials.js';
-import { AuthenticationError, formatErrorDetails, httpError, networkError, parseErrorBody, RegistryError, statusLine } from './errors.js';
-import { isRetryableStatus } from './retry.js';
+import {
+  AuthenticationError, describeNetworkError, errorCode, formatErrorDetails, httpError, networkError, parseErrorBody, RegistryError, statusLine,
+} from './errors.js';
+import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleep } from './retry.js';
+import type { ClientEvent } from './session.js';
 import { discard, headerValues, readText, type Headers, type HttpResponse, type Transport } from './transport.js';
 
 export interface Challenge {
@@ -88,6 +91,22 @@ export function registryHost(registry: string): string {
 }
 
 export type FallbackEvent = { type: 'fallback'; registry: string; from: 'https'; to: 'http'; reason: string };
+/** Something --insecure allowed that would otherwise have been refused (said once per registry and reason). */
+export type InsecureEvent = { type: 'insecure'; registry: string; reason: string };
+export type AuthEvent = FallbackEvent | InsecureEvent;
+
+export interface PingPolicy {
+  backoff: BackoffPolicy;
+  /** Each /v2/ ping attempt waits this long for a connection, and again for the answer's headers. */
+  attemptTimeoutMs: number;
+  /** Attempts that get no answer at all before the registry counts as unreachable for the rest of the run. */
+  attempts: number;
+}
+
+/** No answer at all: nothing connected, or nothing was said on the connection. */
+const SILENCE_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** The HTTPS attempt got an answer that is not TLS (or nothing listens there): only then is plain HTTP worth a try. */
+const NOT_TLS_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO', 'ECONNREFUSED']);
 
 /** expiresAt is Infinity while the request is in flight, so concurrent callers share it. */
 interface CachedToken { token: Promise<string>; expiresAt: number }
@@ -110,13 +129,34 @@ export interface Authorization {
 export class Authenticator {
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly insecureWarnings = new Set<string>();
+  /** Registries that completed a TLS handshake once: they are never tried over plain HTTP afterwards. */
+  private readonly answeredTls = new Set<string>();
+  /** Registries that did not answer at all: every later request to them fails at once with this error. */
+  private readonly unreachable = new Map<string, RegistryError>();
 
   constructor(
     private readonly transport: Transport,
     private readonly credentials: CredentialStore | undefined,
-    private readonly insecure: boolean,
-    private readonly onFallback: (e: FallbackEvent) => void,
+    readonly insecure: boolean,
+    private readonly emit: (e: ClientEvent) => void,
+    private readonly pingPolicy: PingPolicy,
   ) {}
+
+  /**
+   * Plain HTTP where the registry was reached over HTTPS (a token realm, a redirect): refused with an
+   * error naming `what` unless --insecure, which allows it with a warning (once per registry and `what`).
+   */
+  allowPlainHttp(registry: string, what: string): void {
+    if (!this.insecure) {
+      throw new RegistryError(`${registry} is reached over HTTPS, but ${what} is plain HTTP; refusing to send anything there unencrypted `
+        + '(pass --insecure to allow it)', { registry, code: 'PLAIN_HTTP_REFUSED' });
+    }
+    const reason = `${registry} is reached over HTTPS, but ${what} is plain HTTP`;
+    if (this.insecureWarnings.has(reason)) return;
+    this.insecureWarnings.add(reason);
+    this.emit({ type: 'insecure', registry, reason });
+  }
 
   /** Pings the registry once (concurrent callers share the ping); a failed ping is forgotten so the next call retries. */
   endpoint(registry: string): Promise<Endpoint> {
@@ -129,25 +169,67 @@ export class Authenticator {
     return endpoint;
   }
 
+  /**
+   * Forgets how `registry` is reached after a request to it got no answer at all, so that the next
+   * request pings it again: quickly fine, or found unreachable (once, for everyone) within the ping's bounds.
+   */
+  recheck(registry: string, err: unknown): void {
+    if (SILENCE_CODES.has(errorCode(err) ?? '')) this.endpoints.delete(registry);
+  }
+
+  /**
+   * The /v2/ ping. Attempts that get no answer at all are repeated here, a few times within tight time-outs,
+   * after which the registry is unreachable for good; any answer (even an error status) goes to the caller's retries.
+   */
   private async ping(registry: string): Promise<Endpoint> {
-    const host = registryHost(registry);
-    try {
-      return await this.pingOrigin(registry, `https://${host}`);
-    } catch (httpsError) {
-      if (!this.insecure || httpsError instanceof RegistryError) throw httpsError;
+    const known = this.unreachable.get(registry);
+    if (known) throw known;
+    const { attempts, attemptTimeoutMs, backoff } = this.pingPolicy;
+    for (let attempt = 0; ; attempt++) {
       try {
-        const endpoint = await this.pingOrigin(registry, `http://${host}`);
-        this.onFallback({ type: 'fallback', registry, from: 'https', to: 'http', reason: (httpsError as Error).message });
-        return endpoint;
-      } catch {
-        throw httpsError; // the HTTPS failure says more than "plain HTTP did not work either"
+        return await this.pingOnce(registry);
+      } catch (err) {
+        if (!SILENCE_CODES.has(errorCode(err) ?? '')) throw err;
+        const host = registryHost(registry);
+        if (attempt + 1 >= attempts) {
+          const seconds = Math.round((attempts * attemptTimeoutMs) / 1000);
+          const unreachable = new RegistryError(`registry ${registry} does not answer: ${describeNetworkError(err, host)} `
+            + `(${attempts} attempts, up to ${seconds} s); nothing more is tried with it in this run`, { registry, code: 'REGISTRY_UNREACHABLE', cause: err });
+          this.unreachable.set(registry, unreachable);
+          throw unreachable;
+        }
+        const delayMs = backoffDelay(attempt, backoff);
+        this.emit({
+          type: 'retry', registry, action: 'contacting registry', subject: registry, attempt: attempt + 1, maxAttempts: attempts,
+          delayMs, reason: `contacting registry ${registry}: ${describeNetworkError(err, host)}`,
+        });
+        await sleep(delayMs);
       }
     }
   }
 
+  /** HTTPS first; plain HTTP only with --insecure, when HTTPS got an answer that is not TLS, and never once TLS answered. */
+  private async pingOnce(registry: string): Promise<Endpoint> {
+    const host = registryHost(registry);
+    try {
+      return await this.pingOrigin(registry, `https://${host}`);
+    } catch (httpsError) {
+      if (!this.insecure || this.answeredTls.has(registry) || !NOT_TLS_CODES.has(errorCode(httpsError) ?? '')) throw httpsError;
+      // From here on, the plain-HTTP answer (or failure) is the one that matters, and the one reported.
+      const endpoint = await this.pingOrigin(registry, `http://${host}`);
+      this.emit({ type: 'fallback', registry, from: 'https', to: 'http', reason: (httpsError as Error).message });
+      return endpoint;
+    }
+  }
+
   private async pingOrigin(registry: string, origin: string): Promise<Endpoint> {
-    const res = await this.transport.send(new URL('/v2/', origin), 'GET');
+    const res = await this.transport.send(new URL('/v2/', origin), 'GET', {}, undefined, { headersTimeoutMs: this.pingPolicy.attemptTimeoutMs });
+    if (origin.startsWith('https:')) this.answeredTls.add(registry);
     const ctx = { action: 'contacting registry', subject: registry, registry, method: 'GET' };
+    // What a TLS port says to plain HTTP (Go: "Client sent an HTTP request to an HTTPS server"): not a registry to use this way.
+    if (res.status === 400 && origin.startsWith('http:')) {
+      throw httpError(ctx, res.status, await readText(res), { hint: `${registry} does not speak plain HTTP` });
+    }
     if (res.status === 401) {
       await discard(res);
       return { registry, origin, challenge: pickChallenge(parseChallenges(headerValues(res, 'www-authenticate'))) };
@@ -248,6 +330,8 @@ export class Authenticator {
     } catch {
       throw new RegistryError(`registry ${registry} sent an unusable token realm "${challenge.params.realm ?? ''}"`, { registry });
     }
+    // The token (and the credentials that get it) would travel in clear text: only with --insecure.
+    if (realm.protocol === 'http:' && endpoint.origin.startsWith('https:')) this.allowPlainHttp(registry, `its token realm ${realm.origin}`);
     const cred = match?.credential;
     const service = challenge.params.service;
     const ctx = { action: 'requesting a token for', subject: `${registry} (${scopes.join(' ') || 'no scope'}) from ${realm.host}`, registry };

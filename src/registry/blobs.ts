@@ -6,7 +6,7 @@ import type { LookupOptions } from '../transport/store.js';
 import { BlobNotFoundError, formatErrorDetails, networkError, parseErrorBody, RegistryError } from './errors.js';
 import { backoffDelay, isRetryableError, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
-import { header, readText, type HttpResponse } from './transport.js';
+import { bodyChunks, header, readText, type HttpResponse } from './transport.js';
 
 function blobPath(repository: string, digest: string): string {
   return `/v2/${repository}/blobs/${digest}`;
@@ -70,14 +70,16 @@ export async function getBlob(
         throw new RegistryError(`${spec.action} ${spec.subject}: asked for bytes from ${offset}, the server sent range "${header(res, 'content-range') ?? ''}"`,
           session.context(spec));
       }
-      return { body: res.body, skip: 0, host: res.url.host };
+      return { body: bodyChunks(res), skip: 0, host: res.url.host };
     }
-    return { body: res.body, skip: offset, host: res.url.host };
+    return { body: bodyChunks(res), skip: offset, host: res.url.host };
   };
 
   async function* download(first: Segment): AsyncGenerator<Buffer> {
     let segment = first;
     let offset = 0;
+    // Suspended at `yield`: an error arriving there is the reader giving up (it destroyed the stream), not the download failing.
+    let handedOut = false;
     for (let resumes = 0; ; resumes++) {
       try {
         let skip = segment.skip;
@@ -89,7 +91,9 @@ export async function getBlob(
             skip = 0;
           }
           offset += data.length;
+          handedOut = true;
           yield data;
+          handedOut = false;
         }
         // A clean end before the known size is a broken download too (some proxies end the body early).
         if (skip > 0 || (opts.size !== undefined && offset < opts.size)) {
@@ -97,6 +101,7 @@ export async function getBlob(
         }
         return;
       } catch (err) {
+        if (handedOut) throw err;
         const wrapped = err instanceof RegistryError ? err : networkError(session.context(spec), err, segment.host);
         if (resumes >= opts.retries || !isRetryableError(wrapped)) throw wrapped;
         await sleep(backoffDelay(resumes, opts.backoff));

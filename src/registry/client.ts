@@ -11,12 +11,14 @@ import { getManifest, headManifest, putManifest, type FetchedManifest, type Mani
 import type { BackoffPolicy } from './retry.js';
 import { listReferrers } from './referrers.js';
 import { Session, type CallSpec, type ClientEvent } from './session.js';
-import { header, readText, Transport } from './transport.js';
+import { header, readText, Transport, type TransferRate } from './transport.js';
+import { UploadJournal } from './upload-journal.js';
 import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './uploads.js';
 
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
 export type { ClientEvent } from './session.js';
+export { CertificateAuthorityError, DEFAULT_MIN_TRANSFER_RATE, SlowTransferError, type TransferRate } from './transport.js';
 export type { FetchedManifest } from './manifests.js';
 
 export interface RegistryClientOptions {
@@ -32,6 +34,16 @@ export interface RegistryClientOptions {
   retries?: number;
   /** Time to wait for response headers and, between two body chunks, for data; default 60 s / 120 s. */
   requestTimeoutMs?: number;
+  /**
+   * A body slower than this over the window is abandoned and retried (a download resumes where it was);
+   * default 1024 bytes/s over 30 s, like curl --speed-limit 1024 --speed-time 30. `bytesPerSecond: 0` turns it off.
+   */
+  minTransferRate?: TransferRate;
+  /**
+   * A registry that gives no answer at all (no connection, or no response headers to the /v2/ ping) in
+   * 3 attempts within this time is given up: every request to it fails at once from then on; default 30 s.
+   */
+  unreachableAfterMs?: number;
   /** Retries, redirects, HTTP fallbacks, resumed downloads: for progress or verbose output. */
   onEvent?: (e: ClientEvent) => void;
   /** First backoff step and the longest wait between retries (also the cap on Retry-After); default 500 ms / 30 s. */
@@ -41,10 +53,17 @@ export interface RegistryClientOptions {
   monolithicUploadMaxBytes?: number;
   /** PATCH size of chunked uploads; default 16 MiB. */
   uploadChunkBytes?: number;
+  /**
+   * A folder where chunked uploads note how far they got, so that one cut short (the process killed)
+   * is resumed by the next client at the offset the registry confirms; without it, such uploads start over.
+   */
+  uploadStateDir?: string;
 }
 
 const MiB = 1024 * 1024;
 const TAG_PAGE_SIZE = 1000;
+/** The /v2/ ping's attempts without any answer before a registry is given up for the run. */
+const PING_ATTEMPTS = 3;
 
 export class RegistryClient {
   private readonly transport: Transport;
@@ -55,16 +74,20 @@ export class RegistryClient {
 
   constructor(opts: RegistryClientOptions = {}) {
     const emit = opts.onEvent ?? (() => undefined);
-    this.transport = new Transport(opts);
     this.retries = opts.retries ?? 4;
     this.backoff = { baseMs: opts.retryBaseDelayMs ?? 500, maxMs: opts.retryMaxDelayMs ?? 30_000 };
-    const auth = new Authenticator(this.transport, opts.credentials, opts.insecure ?? false, emit);
+    const unreachableAfterMs = opts.unreachableAfterMs ?? 30_000;
+    this.transport = new Transport({ ...opts, connectTimeoutMs: unreachableAfterMs / PING_ATTEMPTS });
+    const auth = new Authenticator(this.transport, opts.credentials, opts.insecure ?? false, emit, {
+      backoff: this.backoff, attempts: PING_ATTEMPTS, attemptTimeoutMs: unreachableAfterMs / PING_ATTEMPTS,
+    });
     this.session = new Session(this.transport, auth, this.retries, this.backoff, emit);
     this.uploads = {
       retries: this.retries,
       backoff: this.backoff,
       monolithicMaxBytes: opts.monolithicUploadMaxBytes ?? 8 * MiB,
       chunkBytes: opts.uploadChunkBytes ?? 16 * MiB,
+      journal: opts.uploadStateDir === undefined ? undefined : new UploadJournal(opts.uploadStateDir),
     };
   }
 

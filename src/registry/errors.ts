@@ -163,6 +163,8 @@ export function describeNetworkError(err: unknown, host: string): string {
       return `${host} did not answer in time`;
     case 'UND_ERR_BODY_TIMEOUT':
       return `${host} stopped sending data`;
+    case 'ERR_TRANSFER_TOO_SLOW':
+      return `abandoned, too slow: ${raw}`;
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':

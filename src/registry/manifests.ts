@@ -45,8 +45,11 @@ function manifestMediaType(bytes: Buffer, contentType: string | undefined, subje
   return parseManifest(bytes, contentType, subject).mediaType;
 }
 
-/** The digest the registry claims (Docker-Content-Digest) must be the digest of the bytes, when comparable. */
-function checkClaimedDigest(res: HttpResponse, actual: string, what: string, registry: string): void {
+/**
+ * The digest the registry claims (Docker-Content-Digest) must be the digest of the bytes, when comparable.
+ * `mismatch` makes the error (for a download, a DigestMismatchError: the bytes were damaged on the way).
+ */
+function checkClaimedDigest(res: HttpResponse, actual: string, mismatch: (claimed: string) => Error): void {
   const claimed = header(res, 'docker-content-digest');
   if (claimed === undefined) return;
   let algorithm: string;
@@ -55,9 +58,7 @@ function checkClaimedDigest(res: HttpResponse, actual: string, what: string, reg
   } catch {
     return; // a header we cannot read does not get to veto content we verified ourselves
   }
-  if (algorithm === parseDigest(actual).algorithm && claimed !== actual) {
-    throw new RegistryError(`${what}: the registry reports digest ${claimed}, but the manifest bytes hash to ${actual}`, { registry });
-  }
+  if (algorithm === parseDigest(actual).algorithm && claimed !== actual) throw mismatch(claimed);
 }
 
 export async function getManifest(session: Session, ref: ImageReference): Promise<FetchedManifest> {
@@ -79,7 +80,7 @@ export async function getManifest(session: Session, ref: ImageReference): Promis
     if (ref.digest && digest !== ref.digest) {
       throw new DigestMismatchError(ref.digest, digest, {}, `manifest of ${subject}`);
     }
-    checkClaimedDigest(res, digest, `pulling manifest ${subject}`, ref.registry);
+    checkClaimedDigest(res, digest, (claimed) => new DigestMismatchError(claimed, digest, {}, `manifest of ${subject} (digest reported by the registry)`));
     return { mediaType: manifestMediaType(bytes, contentType, `image ${subject}`), digest, bytes };
   });
 }
@@ -122,6 +123,7 @@ export async function putManifest(session: Session, ref: ImageReference, manifes
     body: manifest.bytes, expect: [200, 201, 202], action: 'pushing manifest', subject,
   });
   await res.body.dump();
-  checkClaimedDigest(res, digest, `pushing manifest ${subject}`, ref.registry);
+  checkClaimedDigest(res, digest, (claimed) => new RegistryError(`pushing manifest ${subject}: the registry stored it as ${claimed}, `
+    + `but the manifest bytes hash to ${digest}`, { registry: ref.registry, repository: ref.repository }));
   return digest;
 }

@@ -1,7 +1,8 @@
 // One request to a registry, done properly: endpoint + auth, one re-challenge on 401, manual
 // redirects (no Authorization to other origins), retries with backoff, errors with full context.
-import { type FallbackEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
+import { type AuthEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
 import { errorCode, type HttpErrorContext, httpError, networkError, RegistryError } from './errors.js';
+import { DigestMismatchError } from '../manifest/digest.js';
 import { type BackoffPolicy, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from './retry.js';
 import { discard, header, readText, type Headers, type HttpMethod, type HttpResponse, type RequestBody, type Transport } from './transport.js';
 
@@ -10,7 +11,7 @@ export type ClientEvent =
   | { type: 'retry'; registry: string; action: string; subject: string; attempt: number; maxAttempts: number; delayMs: number; reason: string }
   | { type: 'redirect'; registry: string; action: string; subject: string; toHost: string }
   | { type: 'resume'; registry: string; subject: string; offset: number; restarted: boolean; reason: string }
-  | FallbackEvent;
+  | AuthEvent;
 
 export interface CallSpec {
   registry: string;
@@ -35,7 +36,8 @@ export interface CallSpec {
 
 const MAX_REDIRECTS = 5;
 
-function statusHint(status: number, spec: CallSpec): string | undefined {
+/** `retriedOut`: this answer ends the retries (it is what the caller gets, not a reason to try again). */
+function statusHint(status: number, spec: CallSpec, retriedOut: boolean): string | undefined {
   switch (status) {
     case 403:
       return `access denied: the credentials used for ${spec.registry} lack permission${spec.repository ? ` on ${spec.repository}` : ''}, or the registry forbids this operation`;
@@ -44,7 +46,7 @@ function statusHint(status: number, spec: CallSpec): string | undefined {
     case 413:
       return `${spec.registry} or a proxy in front of it refuses requests this large`;
     case 429:
-      return 'rate limited, still after retrying';
+      return retriedOut ? 'rate limited, still after retrying' : undefined;
     default:
       return undefined;
   }
@@ -74,7 +76,7 @@ export class Session {
     const state = { scopes: [...spec.scopes], rechallenged: !replayable };
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.attempt(spec, state);
+        const res = await this.attempt(spec, state, maxRetries > 0 && attempt >= maxRetries);
         try {
           return await consume(res);
         } catch (err) {
@@ -83,7 +85,9 @@ export class Session {
           throw raw ? networkError(this.context(spec), err, res.url.host) : err;
         }
       } catch (err) {
-        if (attempt >= maxRetries || !isRetryableError(err)) throw err;
+        this.auth.recheck(spec.registry, err);
+        // Content that does not match its digest was (most likely) damaged on the way: fetching it again can help.
+        if (attempt >= maxRetries || !(isRetryableError(err) || err instanceof DigestMismatchError)) throw err;
         const delayMs = retryDelay(attempt, this.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
         this.emit({
           type: 'retry', registry: spec.registry, action: spec.action, subject: spec.subject,
@@ -99,7 +103,7 @@ export class Session {
     return { action: spec.action, subject: spec.subject, registry: spec.registry, repository: spec.repository, method: spec.method };
   }
 
-  private async attempt(spec: CallSpec, state: { scopes: string[]; rechallenged: boolean }): Promise<HttpResponse> {
+  private async attempt(spec: CallSpec, state: { scopes: string[]; rechallenged: boolean }, lastAttempt: boolean): Promise<HttpResponse> {
     const ctx = this.context(spec);
     let endpoint;
     try {
@@ -134,13 +138,15 @@ export class Session {
       if (spec.followRedirects && res.status >= 300 && res.status < 400 && location) {
         await discard(res);
         if (++redirects > MAX_REDIRECTS) throw new RegistryError(`${spec.action} ${spec.subject}: more than ${MAX_REDIRECTS} redirects`, ctx);
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        if (url.protocol === 'https:' && next.protocol === 'http:') this.auth.allowPlainHttp(spec.registry, `the redirect of ${spec.action} ${spec.subject} to ${next.host}`);
+        url = next;
         this.emit({ type: 'redirect', registry: spec.registry, action: spec.action, subject: spec.subject, toHost: url.host });
         continue;
       }
       if (spec.expect.includes(res.status)) return res;
       const retryAfterMs = isRetryableStatus(res.status) ? parseRetryAfter(header(res, 'retry-after')) : undefined;
-      throw httpError(ctx, res.status, await readText(res), { hint: statusHint(res.status, spec), retryAfterMs });
+      throw httpError(ctx, res.status, await readText(res), { hint: statusHint(res.status, spec, lastAttempt), retryAfterMs });
     }
   }
 }

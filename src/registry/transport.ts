@@ -1,13 +1,31 @@
 // HTTP plumbing: undici Pools per origin (keep-alive, bounded connections), TLS trust, timeouts.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
+import { OlmMirrorError } from '../errors.js';
 
 export interface TransportOptions {
   insecure?: boolean;
   caFiles?: string[];
   maxConnectionsPerRegistry?: number;
   requestTimeoutMs?: number;
+  /** Time to connect (TCP and TLS); default 10 s. */
+  connectTimeoutMs?: number;
+  minTransferRate?: TransferRate;
+}
+
+/**
+ * Like curl's --speed-limit/--speed-time: a body that delivers fewer than `bytesPerSecond` on average
+ * over `windowMs` of waiting for it is abandoned (SlowTransferError). `bytesPerSecond: 0` turns this off.
+ */
+export interface TransferRate { bytesPerSecond: number; windowMs: number }
+
+export const DEFAULT_MIN_TRANSFER_RATE: TransferRate = { bytesPerSecond: 1024, windowMs: 30_000 };
+
+/** A response body abandoned for being too slow; retried like a broken connection (and a download resumes). */
+export class SlowTransferError extends Error {
+  readonly code = 'ERR_TRANSFER_TOO_SLOW';
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -20,8 +38,11 @@ export interface HttpResponse {
   body: Dispatcher.ResponseData['body'];
   /** The URL that answered (after redirects). */
   url: URL;
+  /** Enforced by bodyChunks(). */
+  minRate?: TransferRate;
 }
 
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_BODY_TIMEOUT_MS = 120_000;
 const USER_AGENT = 'olm-mirror';
@@ -39,6 +60,63 @@ export function headerValues(res: Pick<HttpResponse, 'headers'>, name: string): 
   return Array.isArray(value) ? value : [value];
 }
 
+const TIMED_OUT = Symbol('timed out');
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The chunks of a response body, abandoned with a SlowTransferError when they come slower than
+ * `res.minRate`. Only the time spent waiting for data counts: a reader that pauses (a slow upload
+ * it feeds) does not make the source look slow.
+ */
+export async function* bodyChunks(res: HttpResponse): AsyncGenerator<Buffer> {
+  const rate = res.minRate;
+  if (!rate || rate.bytesPerSecond <= 0) {
+    for await (const chunk of res.body) yield chunk as Buffer;
+    return;
+  }
+  const iterator = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const needed = (rate.bytesPerSecond * rate.windowMs) / 1000;
+  let waited = 0;
+  let bytes = 0;
+  let pending: Promise<IteratorResult<Buffer>> | undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      pending ??= iterator.next();
+      const started = Date.now();
+      const outcome = await within(pending, Math.max(0, rate.windowMs - waited));
+      waited += Date.now() - started;
+      if (outcome !== TIMED_OUT) {
+        pending = undefined;
+        if (outcome.done) {
+          finished = true;
+          return;
+        }
+        bytes += outcome.value.length;
+      }
+      if (waited >= rate.windowMs) {
+        if (bytes < needed) {
+          throw new SlowTransferError(`${res.url.host} sent ${bytes} bytes in ${Math.round(waited / 1000)} s, below the minimum transfer rate `
+            + `of ${rate.bytesPerSecond} bytes/s over ${Math.round(rate.windowMs / 1000)} s`);
+        }
+        waited = 0;
+        bytes = 0;
+      }
+      if (outcome !== TIMED_OUT) yield outcome.value;
+    }
+  } finally {
+    if (!finished) {
+      pending?.catch(() => undefined);
+      res.body.destroy();
+    }
+  }
+}
+
 /**
  * Reads at most `limit` bytes of a response body. `truncated` says the body was longer; the rest is
  * not read (the stream is destroyed), so a huge or endless body cannot fill the memory.
@@ -46,8 +124,7 @@ export function headerValues(res: Pick<HttpResponse, 'headers'>, name: string): 
 export async function readBody(res: HttpResponse, limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
-    const buf = chunk as Buffer;
+  for await (const buf of bodyChunks(res)) {
     chunks.push(buf);
     total += buf.length;
     if (total > limit) {
@@ -68,30 +145,56 @@ export async function discard(res: HttpResponse): Promise<void> {
   await res.body.dump().catch(() => undefined);
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** A CA file that cannot be used (unreadable, or without a PEM certificate that parses): bad input, nothing done. */
+export class CertificateAuthorityError extends OlmMirrorError {
+  constructor(readonly file: string, readonly reason: string) {
+    super('usage', `certificate authority file ${file}: ${reason}`);
+  }
+}
+
+/** The PEM text of a CA bundle file, checked to hold certificates (Node would silently trust nothing from it otherwise). */
+export function readCertificateAuthority(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CertificateAuthorityError(file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new CertificateAuthorityError(file, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new CertificateAuthorityError(file, `certificate ${i + 1} of ${blocks.length} cannot be read (${(err as Error).message})`);
+    }
+  });
+  return text;
+}
+
 export class Transport {
   private readonly pools = new Map<string, Pool>();
-  private readonly connect: { ca?: string[]; rejectUnauthorized: boolean };
+  private readonly connect: { ca?: string[]; rejectUnauthorized: boolean; timeout: number };
   private readonly connections: number;
   private readonly headersTimeout: number;
   private readonly bodyTimeout: number;
+  private readonly minRate: TransferRate;
 
   /** Reads the CA files now, so that a wrong path fails at start-up naming the file. */
   constructor(opts: TransportOptions = {}) {
-    const extra = (opts.caFiles ?? []).map((file) => {
-      try {
-        return readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new Error(`cannot read certificate authority file ${file}: ${(err as Error).message}`);
-      }
-    });
+    const extra = (opts.caFiles ?? []).map(readCertificateAuthority);
     // Passing `ca` replaces Node's trust store, so keep its roots alongside the extra CAs.
     this.connect = {
       ...(extra.length > 0 ? { ca: [...rootCertificates, ...extra] } : {}),
       rejectUnauthorized: !opts.insecure,
+      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
     this.connections = opts.maxConnectionsPerRegistry ?? 6;
     this.headersTimeout = opts.requestTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeout = opts.requestTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    this.minRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
   }
 
   /**
@@ -115,14 +218,15 @@ export class Transport {
   }
 
   /** One HTTP exchange, no retries, no redirects; the caller must consume or discard the body. */
-  async send(url: URL, method: HttpMethod, headers: Headers = {}, body?: RequestBody): Promise<HttpResponse> {
+  async send(url: URL, method: HttpMethod, headers: Headers = {}, body?: RequestBody, opts: { headersTimeoutMs?: number } = {}): Promise<HttpResponse> {
     const res = await this.pool(url.origin, method).request({
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
       body: body as Dispatcher.DispatchOptions['body'],
+      ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: Math.min(opts.headersTimeoutMs, this.headersTimeout) } : {}),
     });
-    return { status: res.statusCode, headers: res.headers, body: res.body, url };
+    return { status: res.statusCode, headers: res.headers, body: res.body, url, minRate: this.minRate };
   }
 
   async close(): Promise<void> {

@@ -2,12 +2,13 @@
 // (final PUT ?digest=) once the whole source was read and found to hash to the expected digest.
 import { Readable } from 'node:stream';
 import { DigestAccumulator, DigestMismatchError, sha256Digest, verifiedDigestOf } from '../manifest/digest.js';
-import { repositoryScope } from './auth.js';
+import { registryHost, repositoryScope } from './auth.js';
 import { blobSize } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { type BackoffPolicy, isRetryableError, retryDelay, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
 import { header, type HttpResponse } from './transport.js';
+import type { UploadJournal, UploadKey } from './upload-journal.js';
 
 export interface UploadOptions {
   retries: number;
@@ -16,6 +17,8 @@ export interface UploadOptions {
   monolithicMaxBytes: number;
   /** PATCH size for bigger blobs; each PATCH streams its slice, nothing is buffered. */
   chunkBytes: number;
+  /** Notes chunked uploads' progress, so that one cut short by a kill is resumed by the next run. */
+  journal?: UploadJournal;
 }
 
 /** `?digest=` appended to an upload Location, keeping its own query (`_state`) exactly as the registry wrote it. */
@@ -43,13 +46,15 @@ class SourceReader {
   private carry: Buffer | undefined;
   /** Undefined when the source verifies `digest` itself. */
   private readonly hash: DigestAccumulator | undefined;
+  readonly verifiesItself: boolean;
   private bytes = 0;
   /** Set when the source itself failed (as opposed to the request it was feeding). */
   error: unknown;
 
   constructor(source: Readable, private readonly digest: string, private readonly size: number, private readonly onBytes: (n: number) => void) {
     this.iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-    this.hash = verifiedDigestOf(source) === digest ? undefined : new DigestAccumulator(digest);
+    this.verifiesItself = verifiedDigestOf(source) === digest;
+    this.hash = this.verifiesItself ? undefined : new DigestAccumulator(digest);
   }
 
   /** The digest of what was read, once the source ended (only once). */
@@ -74,8 +79,11 @@ class SourceReader {
     }
   }
 
-  /** Exactly `length` bytes, or a DigestMismatchError (naming `subject`) when the source ends first. */
-  async *take(length: number, subject: string): AsyncGenerator<Buffer> {
+  /**
+   * Exactly `length` bytes, or a DigestMismatchError (naming `subject`) when the source ends first.
+   * `sent: false` for bytes only read to be hashed (the registry has them already): onBytes is not told.
+   */
+  async *take(length: number, subject: string, sent = true): AsyncGenerator<Buffer> {
     for (let remaining = length; remaining > 0;) {
       let chunk = await this.next();
       if (chunk === undefined) {
@@ -89,7 +97,7 @@ class SourceReader {
       remaining -= chunk.length;
       this.hash?.update(chunk);
       this.bytes += chunk.length;
-      this.onBytes(chunk.length);
+      if (sent) this.onBytes(chunk.length);
       yield chunk;
     }
   }
@@ -154,23 +162,36 @@ export async function pushBlob(
   open: () => Promise<Readable>, opts: UploadOptions, onBytes: (n: number) => void = () => undefined,
 ): Promise<void> {
   const base = uploadSpec(registry, repository, digest);
+  const chunked = size > opts.monolithicMaxBytes;
+  const key: UploadKey = { registry, repository, digest };
+  const journal = chunked ? opts.journal : undefined;
   for (let attempt = 0; ; attempt++) {
     let source: Readable | undefined;
     let upload: UploadState | undefined;
+    let reader: SourceReader | undefined;
     try {
       source = await open();
-      const start = await session.call({ ...base, method: 'POST', target: `/v2/${repository}/blobs/uploads/`, expect: [202] });
-      await start.body.dump();
-      upload = { location: uploadLocation(start, `${base.action} ${base.subject}`, registry) };
+      // Only an upload left by an earlier process is resumed; one that failed in this run was cancelled.
+      const resumed = attempt === 0 && journal ? await resumeUpload(session, base, journal, key, size) : undefined;
+      const start = resumed?.res ?? await session.call({ ...base, method: 'POST', target: `/v2/${repository}/blobs/uploads/`, expect: [202] });
+      if (!resumed) await start.body.dump();
+      upload = resumed?.upload ?? { location: uploadLocation(start, `${base.action} ${base.subject}`, registry), offset: 0 };
+      if (journal) upload.journal = { journal, key };
       // Registries may demand a minimum PATCH size (OCI distribution spec).
       const minChunk = Number(header(start, 'oci-chunk-min-length') ?? 0);
-      const reader = new SourceReader(source, digest, size, onBytes);
-      const send = size <= opts.monolithicMaxBytes ? uploadMonolithic : uploadChunked;
+      reader = new SourceReader(source, digest, size, onBytes);
+      const send = chunked ? uploadChunked : uploadMonolithic;
       await send(session, base, upload, reader, digest, size, Math.max(opts.chunkBytes, Number.isSafeInteger(minChunk) ? minChunk : 0));
+      await journal?.remove(key);
       return;
     } catch (err) {
       if (upload) await cancelUpload(session, base, upload.location);
-      if (attempt >= opts.retries || !isRetryableError(err)) throw err;
+      await journal?.remove(key);
+      // A download that failed its own digest check was damaged on the way: a fresh one may be fine, and is verified again.
+      const damaged = err instanceof DigestMismatchError && reader?.verifiesItself === true;
+      // Continuing an earlier upload may fail for reasons of its own (the registry's view of it differs): then a fresh one.
+      const resumedAndFailed = attempt === 0 && upload?.resumed === true;
+      if (!resumedAndFailed && (attempt >= opts.retries || !(isRetryableError(err) || damaged))) throw err;
       const delayMs = retryDelay(attempt, opts.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
       session.emit({
         type: 'retry', registry, action: base.action, subject: base.subject,
@@ -183,8 +204,48 @@ export async function pushBlob(
   }
 }
 
-/** The upload's current URL: each PATCH answers with the next one (registries keep their state in it). */
-interface UploadState { location: URL }
+/**
+ * The upload's current URL (each PATCH answers with the next one: registries keep their state in it),
+ * the bytes the registry has, and where that is noted down.
+ */
+interface UploadState { location: URL; offset: number; resumed?: boolean; journal?: { journal: UploadJournal; key: UploadKey } }
+
+/**
+ * The upload an earlier process left, if the journal knows one and the registry still has it (GET on
+ * its URL answers the bytes it holds): continued from there. Anything else starts a fresh upload.
+ */
+async function resumeUpload(
+  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, journal: UploadJournal, key: UploadKey, size: number,
+): Promise<{ upload: UploadState; res: HttpResponse } | undefined> {
+  const record = await journal.read(key);
+  if (!record) return undefined;
+  let location: URL;
+  try {
+    location = new URL(record.location);
+  } catch {
+    return undefined;
+  }
+  // Only ever the registry's own host: the blob's content goes where this URL says.
+  if (location.host !== registryHost(key.registry)) return undefined;
+  let res: HttpResponse;
+  try {
+    res = await session.call({ ...base, action: 'checking the earlier upload of', method: 'GET', target: location, expect: [204], retry: false });
+  } catch {
+    return undefined; // gone (expired, completed, cancelled) or unreadable: a fresh upload it is
+  }
+  await res.body.dump();
+  const held = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '')?.[1];
+  const offset = held === undefined ? 0 : Number(held) + 1;
+  const next = header(res, 'location');
+  const upload: UploadState = { location: next ? new URL(next, res.url) : location, offset, resumed: true };
+  if (offset <= 0 || offset >= size) {
+    await cancelUpload(session, base, upload.location);
+    return undefined;
+  }
+  session.emit({ type: 'resume', registry: key.registry, subject: base.subject, offset, restarted: false,
+    reason: `${base.action} ${base.subject}: ${key.registry} still holds ${offset} bytes of an upload cut short earlier` });
+  return { upload, res };
+}
 
 type Upload = (
   session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, upload: UploadState,
@@ -215,7 +276,9 @@ const uploadMonolithic: Upload = async (session, base, upload, reader, digest, s
 };
 
 const uploadChunked: Upload = async (session, base, upload, reader, digest, size, chunkBytes) => {
-  for (let offset = 0; offset < size;) {
+  // The registry holds the first bytes already (a resumed upload): they are read only to be hashed.
+  for await (const held of reader.take(upload.offset, `source of ${base.subject}`, false)) void held;
+  for (let offset = upload.offset; offset < size;) {
     const length = Math.min(chunkBytes, size - offset);
     const end = offset + length - 1;
     let res: HttpResponse;
@@ -237,6 +300,8 @@ const uploadChunked: Upload = async (session, base, upload, reader, digest, size
     }
     upload.location = uploadLocation(res, `${base.action} ${base.subject}`, base.registry);
     offset += length;
+    upload.offset = offset;
+    await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
   }
   await reader.verifyEnd(`source of ${base.subject}`);
   await completeUpload(session, base, upload.location, digest, Buffer.alloc(0));

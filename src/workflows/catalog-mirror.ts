@@ -2,8 +2,7 @@
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
 import type { KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
@@ -29,6 +28,7 @@ import type { ImageStore, StoreResolver } from '../transport/store.js';
 import { diskCatalog, recordDiskCatalog } from './disk-record.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 import { OlmMirrorError } from '../errors.js';
+import { makeTempDir, type TempDir } from '../util/temp.js';
 
 export interface CatalogMirrorOptions {
   /** The catalog image, e.g. `registry.redhat.io/redhat/redhat-operator-index:v4.14`. */
@@ -46,6 +46,8 @@ export interface CatalogMirrorOptions {
    * Only the catalog itself is extracted either way; it is echoed in the path mapping message.
    */
   extractFrom?: string;
+  /** The most catalog extraction may write to disk (default 4 GiB). */
+  maxExtractBytes?: number;
   /** oc's --max-components: 0 = no limit, default 2. */
   maxComponents?: number;
   icspScope?: MirrorScope;
@@ -195,6 +197,7 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
     const { outcome } = prepared;
     if (opts.manifestsOnly) {
       if (outcome.manifestsDir !== undefined) emit({ type: 'copy-later', mappingFile: join(outcome.manifestsDir, 'mapping.txt') });
+      prepared.temp?.keep();
       return outcome;
     }
     const mirrorOptions = {
@@ -216,6 +219,7 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
       });
       emit({ type: 'next-step', command: `olm-mirror catalog mirror file://${resolve(toDir)} DEST` });
     }
+    prepared.temp?.keep();
     return outcome;
   });
 }
@@ -230,6 +234,8 @@ export interface PreparedCatalog {
   catalogRef: ImageReference;
   /** The digest that was read. */
   catalogDigest: string;
+  /** Our temp folder holding the extracted catalog: removed if the run is interrupted, kept (call keep()) once it is through. */
+  temp?: TempDir;
 }
 
 /**
@@ -253,9 +259,11 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
     throw new OlmMirrorError('usage', 'filtering a catalog mirrored to disk is not supported yet: mirror the whole catalog to disk, '
       + 'and filter on the far side (catalog mirror file://DIR DEST with the selection)');
   }
+  const extractDir = opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir));
+  // Our temp folder goes when the run is interrupted or fails; it is kept (and named) once the run is through.
+  const temp = extractDir === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
   // From disk, the catalog is read by the digest the near side read, so both sides see one catalog.
-  const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef,
-    { ...opts, extractDir: opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir)) }, emit);
+  const pulled = await pullAndReport(stores, fromDisk ? { ...catalogRef, digest: fromDisk.digest } : catalogRef, { ...opts, extractDir }, temp, emit);
   // Only images are needed unless filtering: leave the (large) CSV and bundle manifests unread then.
   const { catalog } = await openCatalog(pulled.localPath, { manifests: selecting });
   const filter = opts.selection === undefined ? undefined : filterCatalog(catalog, opts.selection);
@@ -299,16 +307,18 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
     stores: rebuilt === undefined ? stores : new RebuiltCatalogStores(stores, rebuilt),
     catalogRef,
     catalogDigest,
+    temp,
   };
 }
 
 /** Writes the filtered catalog in the source's format and rebuilds the catalog image around it. */
 async function rebuildFiltered(source: ImageStore, readCatalog: ImageReference & { digest: string }, pulled: PulledCatalogImage,
   filter: FilterResult): Promise<RebuiltCatalogImage> {
-  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-rebuild-'));
-  const content = join(workDir, pulled.kind === 'fbc' ? 'configs' : 'catalog.db');
+  // Removed when the process ends: the mirror reads the new layer from it until then.
+  const workDir = await makeTempDir('olm-mirror-rebuild-');
+  const content = join(workDir.path, pulled.kind === 'fbc' ? 'configs' : 'catalog.db');
   await writeFilteredCatalog(pulled.kind, filter.catalog, content);
-  return rebuildCatalogImage({ source, ref: readCatalog, kind: pulled.kind, inImagePath: pulled.inImagePath, content, workDir });
+  return rebuildCatalogImage({ source, ref: readCatalog, kind: pulled.kind, inImagePath: pulled.inImagePath, content, workDir: workDir.path });
 }
 
 /** Where the rebuilt catalog goes: DEST/<targetCatalog> when given, else oc's name for the catalog; the target tag, else the source's. */
@@ -350,13 +360,15 @@ async function freshCatalogDir(toDir: string): Promise<string> {
 }
 
 /** Pulls and extracts the catalog, reporting what oc reports (users and scripts look for the database path, to query it). */
-async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, emit: (e: CatalogMirrorEvent) => void)
-  : Promise<PulledCatalogImage> {
+async function pullAndReport(stores: StoreResolver, catalogRef: ImageReference, opts: CatalogMirrorOptions, temp: TempDir | undefined,
+  emit: (e: CatalogMirrorEvent) => void): Promise<PulledCatalogImage> {
   const extractFrom = opts.extractFrom === undefined ? undefined : inImagePathOf(opts.extractFrom);
-  const extractDir = resolve(opts.extractDir ?? await mkdtemp(join(tmpdir(), 'olm-mirror-catalog-')));
-  const pulled = await pullCatalogImage(stores.source(catalogRef), catalogRef, { platform: opts.indexPlatform, workDir: extractDir }).catch(async (err: unknown) => {
+  const extractDir = resolve(opts.extractDir ?? temp!.path);
+  const pulled = await pullCatalogImage(stores.source(catalogRef), catalogRef, {
+    platform: opts.indexPlatform, workDir: extractDir, maxExtractBytes: opts.maxExtractBytes,
+  }).catch(async (err: unknown) => {
     // A temp folder of ours is no use to anyone without its catalog; a folder the user named is theirs to look into.
-    if (opts.extractDir === undefined) await rm(extractDir, { recursive: true, force: true });
+    await temp?.remove();
     throw err;
   });
   if (extractFrom !== undefined && !isInImagePathWithin(pulled.inImagePath, extractFrom)) {

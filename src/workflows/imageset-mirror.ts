@@ -3,7 +3,6 @@
 // plan, so a blob shared by several catalogs is uploaded once. Each catalog gets its manifests
 // directory below the root; the additional images get one of their own.
 import { join, resolve } from 'node:path';
-import { blockedImages } from '../catalog/filter/blocked.js';
 import { writeManifestsDir } from './catalog-mirror.js';
 import type { ImageSetConfiguration } from '../config/imageset.js';
 import type { MappingEntry } from '../cluster/mapping.js';
@@ -15,6 +14,7 @@ import { mirrorTarget, parseMirrorDestination, validateMaxComponents } from '../
 import { formatReference, parseReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
 import type { StoreResolver } from '../transport/store.js';
+import type { TempDir } from '../util/temp.js';
 import { catalogName, prepareCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 
@@ -49,6 +49,7 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
     let runStores = stores;
     const catalogs: CatalogMirrorOutcome[] = [];
     const mappings: Mapping[] = [];
+    const temps: (TempDir | undefined)[] = [];
     for (const entry of opts.config.operators) {
       const catalogOpts: CatalogMirrorOptions = {
         ...opts, source: entry.catalog, selection: entry.selection, targetCatalog: entry.targetCatalog, targetTag: entry.targetTag,
@@ -56,6 +57,7 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
       };
       const prepared = await prepareCatalog(runStores, catalogOpts, out);
       runStores = prepared.stores;
+      temps.push(prepared.temp);
       catalogs.push(prepared.outcome);
       mappings.push(...prepared.mirrorMappings);
     }
@@ -72,6 +74,8 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
       mappings.push(...additional.map((m) => ({ source: m.source, destination: m.target, origin: 'additionalImages' })));
     }
     const outcome: ImageSetMirrorOutcome = { catalogs, additionalManifestsDir };
+    // The extracted catalogs stay (their paths were printed), whatever the copy does.
+    for (const t of temps) t?.keep();
     if (opts.manifestsOnly) return outcome;
     outcome.mirror = await mirrorImagesWith(runStores, undefined, dedupe(mappings), {
       skipMissing: false,
@@ -113,4 +117,3 @@ function dedupe(mappings: readonly Mapping[]): Mapping[] {
   });
 }
 
-export { blockedImages };

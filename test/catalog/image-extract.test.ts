@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { extractLayers, LayerExtractionError } from '../../src/catalog/image/extract.js';
+import { DEFAULT_MAX_EXTRACT_BYTES, extractLayers, LayerExtractionError } from '../../src/catalog/image/extract.js';
 
 interface TarEntrySpec {
   name: string;
@@ -221,5 +222,83 @@ describe('extractLayers', () => {
     const { root } = await freshTarget();
     await extractLayers([streamOf(await makeTar([{ name: 'a', content: '1' }])), streamOf(Buffer.alloc(0))], root);
     assert.deepEqual(await readdir(root), ['a']);
+  });
+
+  describe('bounded by what it may write', () => {
+    const MiB = 1024 * 1024;
+
+    /** A gzip layer holding `small.txt`, then `huge.bin`: `hugeBytes` of zeros (a file with holes, tarred without -S), made as a stream. */
+    function bombLayer(hugeBytes: number): Readable {
+      const p = pack();
+      p.entry({ name: 'small.txt', mode: 0o644 }, 'x'.repeat(MiB));
+      const huge = p.entry({ name: 'huge.bin', mode: 0o644, size: hugeBytes }, (err) => { if (!err) p.finalize(); });
+      const zeros = function* (): Generator<Buffer> {
+        for (let left = hugeBytes; left > 0; left -= MiB) yield Buffer.alloc(Math.min(MiB, left));
+      };
+      // The extraction stops reading early: the producer then just ends with it.
+      pipeline(Readable.from(zeros()), huge).catch(() => undefined);
+      const gzip = createGzip({ level: zlibConstants.Z_BEST_COMPRESSION });
+      pipeline(p, gzip).catch(() => undefined);
+      return gzip;
+    }
+
+    async function diskUse(dir: string): Promise<number> {
+      let bytes = 0;
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        bytes += (await lstat(path)).blocks * 512;
+        if (entry.isDirectory()) bytes += await diskUse(path);
+      }
+      return bytes;
+    }
+
+    test('a small gzip layer holding a huge file stops at the bound, naming layer and entry, with disk use under it', async () => {
+      const chunks: Buffer[] = [];
+      await pipeline(bombLayer(256 * MiB), async function* (source) { for await (const c of source) chunks.push(c as Buffer); });
+      const layer = Buffer.concat(chunks);
+      assert.ok(layer.length < MiB, `the layer is small (${layer.length} bytes)`);
+      const { parent, root } = await freshTarget();
+      await assert.rejects(
+        extractLayers([streamOf(layer)], root, { maxBytes: 16 * MiB, describeLayer: () => 'layer 1/1 (sha256:bomb) of reg/catalog:v1' }),
+        (err: Error) => {
+          assert.ok(err instanceof LayerExtractionError);
+          assert.equal(err.entry, 'huge.bin');
+          assert.equal(err.message, 'cannot extract layer 1/1 (sha256:bomb) of reg/catalog:v1: entry "huge.bin" (256.0 MiB) would take the '
+            + 'extraction past its limit of 16.0 MiB (1.00 MiB written before it; --max-extract-size sets the limit)');
+          return true;
+        });
+      const used = await diskUse(root);
+      assert.ok(used < 16 * MiB && used >= MiB, `disk use ${used} bytes: small.txt only`);
+      assert.deepEqual(await readdir(root), ['small.txt']);
+      await assertNothingOutside(parent);
+    });
+
+    test('the default bound (4 GiB) stops a 10 GiB file before writing it', { timeout: 30_000 }, async () => {
+      const { root } = await freshTarget();
+      await assert.rejects(extractLayers([bombLayer(10 * 1024 * MiB)], root),
+        /^LayerExtractionError: cannot extract layer 1: entry "huge\.bin" \(10\.0 GiB\) would take the extraction past its limit of 4\.00 GiB/);
+      assert.equal(DEFAULT_MAX_EXTRACT_BYTES, 4 * 1024 * MiB);
+      assert.ok(await diskUse(root) < 2 * MiB);
+    });
+
+    test('everything counts: content over all layers, and each entry itself', async () => {
+      const { root } = await freshTarget();
+      const first = await makeTar([{ name: 'a', content: 'a'.repeat(6000) }]);
+      const second = await makeTar([{ name: 'b', content: 'b'.repeat(6000) }]);
+      await extractLayers([streamOf(first), streamOf(second)], root, { maxBytes: 13_100 });
+      const again = (await freshTarget()).root;
+      await assert.rejects(extractLayers([streamOf(first), streamOf(second)], again, { maxBytes: 12_000 }),
+        /cannot extract layer 2: entry "b" \(5\.86 KiB\) would take the extraction past its limit/);
+      const empties = await makeTar(Array.from({ length: 30 }, (_, i) => ({ name: `d${i}`, type: 'directory' as const })));
+      await assert.rejects(extractLayers([streamOf(empties)], (await freshTarget()).root, { maxBytes: 10_000 }),
+        /entry "d19\/?" \(0 B\) would take the extraction past its limit of 9\.77 KiB \(9\.50 KiB written before it/);
+    });
+
+    test('what is skipped (outside the requested path) is not counted', async () => {
+      const { root } = await freshTarget();
+      const tar = await makeTar([{ name: 'other/big', content: 'x'.repeat(50_000) }, { name: 'configs/a.json', content: '{}' }]);
+      await extractLayers([streamOf(tar)], root, { only: '/configs', maxBytes: 10_000 });
+      assert.deepEqual(await readdir(join(root, 'configs')), ['a.json']);
+    });
   });
 });

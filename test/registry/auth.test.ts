@@ -1,12 +1,15 @@
 // Authentication against real registries: TLS with --certificate-authority, htpasswd (Basic),
 // token (Bearer, with password and with an identity token), and failures that name no secret.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { sha256Digest } from '../../src/manifest/digest.js';
-import { AuthenticationError, RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
+import { AuthenticationError, RegistryClient, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
+import { runCli } from '../support/cli.js';
 import { registryTestHooks, type TestRegistry } from '../support/registry.js';
 import { blob, imageManifest } from './helpers.js';
 
@@ -68,8 +71,23 @@ describe('tls', () => {
     assert.ok(!events.includes('fallback'));
   });
 
-  test('an unreadable CA file is named', () => {
-    assert.throws(() => new RegistryClient({ caFiles: ['/nonexistent/ca.pem'] }), /cannot read certificate authority file \/nonexistent\/ca\.pem/);
+  test('an unreadable CA file is named; so is one that holds no PEM certificate (exit 2 in the CLI), or a broken one', async () => {
+    assert.throws(() => new RegistryClient({ caFiles: ['/nonexistent/ca.pem'] }), /^CertificateAuthorityError: certificate authority file \/nonexistent\/ca\.pem: cannot read it \(ENOENT\)$/);
+    const dir = mkdtempSync(join(tmpdir(), 'olm-mirror-ca-'));
+    try {
+      const der = join(dir, 'ca.der');
+      writeFileSync(der, Buffer.from(readFileSync(reg().caFile!, 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'));
+      assert.throws(() => new RegistryClient({ caFiles: [der] }),
+        { message: `certificate authority file ${der}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+      const cli = await runCli(['image', 'mirror', '--certificate-authority', der, 'quay.io/a:1', 'mirror.local/a']);
+      assert.equal(cli.code, 2, cli.stderr);
+      assert.equal(cli.stderr, `error: --certificate-authority ${der}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)\n`);
+      const broken = join(dir, 'broken.pem');
+      writeFileSync(broken, `${readFileSync(reg().caFile!, 'utf8')}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n`);
+      assert.throws(() => new RegistryClient({ caFiles: [broken] }), new RegExp(`^CertificateAuthorityError: certificate authority file ${broken}: certificate 2 of 2 cannot be read`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -171,5 +189,37 @@ describe('token (Bearer)', () => {
       await assert.rejects(c.getManifest({ registry: reg().host, repository: 'token/source', tag: 'v1' }),
         /^AuthenticationError: authentication required by 127\.0\.0\.1:\d+: 401 Unauthorized: UNAUTHORIZED: authentication required \(pulling manifest/);
     });
+  });
+});
+
+describe('token (Bearer) with a plain-HTTP realm on an HTTPS registry', () => {
+  const reg = registryTestHooks({ variant: 'token', tokenRealmPlainHttp: true });
+
+  test('refused without --insecure: the realm is never contacted, so no credentials travel in clear text', async () => {
+    const issuer = reg().tokenIssuer!;
+    assert.match(issuer.realm, /^http:\/\//);
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    await withClient(reg(), { credentials }, async (c) => {
+      await assert.rejects(c.getManifest({ registry: reg().host, repository: 'realm/app', tag: 'v1' }), (err: Error) => {
+        assert.match(err.message, new RegExp(`is reached over HTTPS, but its token realm http://127\\.0\\.0\\.1:\\d+ is plain HTTP; `
+          + 'refusing to send anything there unencrypted \\(pass --insecure to allow it\\)'));
+        assertNoSecret(err, reg(), reg().password!);
+        return true;
+      });
+    });
+    assert.equal(issuer.requests.length, 0, 'nothing reached the plain-HTTP token realm');
+  });
+
+  test('allowed with --insecure, with one warning for the registry', async () => {
+    const issuer = reg().tokenIssuer!;
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    const events: ClientEvent[] = [];
+    await withClient(reg(), { credentials, insecure: true, onEvent: (e) => events.push(e) }, async (c) => {
+      await pushAndPull(c, reg(), 'realm/app');
+    });
+    assert.ok(issuer.requests.length >= 2 && issuer.requests.every((r) => r.status === 200 && r.account === reg().username));
+    const warnings = events.filter((e) => e.type === 'insecure');
+    assert.deepEqual(warnings.map((e) => e.type === 'insecure' && e.registry), [reg().host]);
+    assert.ok(!events.some((e) => e.type === 'fallback'), 'the registry itself stays on HTTPS');
   });
 });

@@ -2,7 +2,18 @@
 // Retry-After), no retries on 4xx, corrupted content, downloads cut midway, uploads failing midway.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { pack } from 'tar-stream';
+import { CONFIGS_LABEL } from '../../src/catalog/image/labels.js';
+import { pullCatalogImage } from '../../src/catalog/image/pull.js';
 import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
+import { MediaTypes } from '../../src/manifest/media-types.js';
+import { RegistryStores } from '../../src/transport/registry.js';
+import { runCli } from '../support/cli.js';
 import { RegistryClient, RegistryError, type ClientEvent, type RegistryClientOptions } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy } from '../support/proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -59,6 +70,27 @@ test('503 and 429 are retried (Retry-After honoured, capped), then the request s
   assert.match(retries()[0]!.reason, /pulling manifest .*faults\/app:v1: 503 Service Unavailable: UNAVAILABLE: fault injected/);
 });
 
+test('429: "still after retrying" only on the answer that ends the retries, never on the first', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, action: { kind: 'status', status: 429 } });
+  await withClient(async (c) => {
+    await assert.rejects(c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' }),
+      /: 429 Too Many Requests: TOOMANYREQUESTS: fault injected by the test proxy \(HTTP 429\) \(rate limited, still after retrying\)$/);
+  }, { retries: 2 });
+  assert.equal(retries().length, 2);
+  for (const e of retries()) assert.match(e.reason, /: 429 Too Many Requests: TOOMANYREQUESTS: fault injected by the test proxy \(HTTP 429\)$/);
+});
+
+test('the CLI\'s --retries sets how often a failed request is tried again', async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, action: { kind: 'status', status: 503 } });
+  const run = await runCli(['image', 'mirror', '--insecure', '--retries', '1', `${proxy.host}/faults/app:v1`, `${proxy.host}/faults/copy:v1`]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(hitsOf('GET', /\/faults\/app\/manifests\/v1$/).length, 2);
+  assert.match(run.stderr, /warning: pulling manifest .*faults\/app:v1: 503 Service Unavailable: .*; attempt 1 of 2 in /);
+  const bad = await runCli(['image', 'mirror', '--retries', '101', 'quay.io/a:1', 'mirror.local/a']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--retries <n>' argument '101' is invalid. expected an integer from 0 to 100/);
+});
+
 test('retries run out with the last error; 4xx are not retried', async () => {
   proxy.rules.push({ method: 'HEAD', path: /\/manifests\/v1$/, action: { kind: 'status', status: 502 } });
   await withClient(async (c) => {
@@ -105,6 +137,33 @@ test('a download cut midway resumes with Range and is complete and verified', as
   assert.deepEqual(resumes.map((e) => e.type === 'resume' && [e.offset, e.restarted]), [[MiB, false], [2 * MiB, false]]);
 });
 
+test('a trickling download is abandoned below the minimum rate and resumed with Range, complete and verified', { timeout: 30_000 }, async () => {
+  // 1 KiB every 50 ms (20 KiB/s) against a minimum of 200 KiB/s over 1 s.
+  proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}$`), times: 1, action: { kind: 'trickle', bytes: 1024, everyMs: 50 } });
+  await withClient(async (c) => {
+    const got = await digestOfStream(await c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size }));
+    assert.deepEqual(got, bigLayer);
+  }, { minTransferRate: { bytesPerSecond: 200 * 1024, windowMs: 1000 } });
+  const gets = hitsOf('GET', new RegExp(`/blobs/${bigLayer.digest}$`));
+  assert.equal(gets.length, 2);
+  assert.equal(gets[0]!.fault, 'trickle');
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt < 200 * 1024, `resumed at byte ${resumedAt}`);
+  const resumes = events.filter((e): e is Extract<ClientEvent, { type: 'resume' }> => e.type === 'resume');
+  assert.equal(resumes.length, 1);
+  assert.equal(resumes[0]!.offset, resumedAt);
+  assert.match(resumes[0]!.reason, /^pulling blob sha256:\w+ of 127\.0\.0\.1:\d+\/faults\/app: abandoned, too slow: 127\.0\.0\.1:\d+ sent \d+ bytes in 1 s, below the minimum transfer rate of 204800 bytes\/s over 1 s$/);
+});
+
+test('a trickling manifest is abandoned and fetched again', { timeout: 30_000 }, async () => {
+  proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'trickle', bytes: 10, everyMs: 100 } });
+  await withClient(async (c) => {
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' })).digest, image.digest);
+  }, { minTransferRate: { bytesPerSecond: 1000, windowMs: 500 } });
+  assert.deepEqual(hitsOf('GET', /\/manifests\/v1$/).map((h) => h.fault), ['trickle', undefined]);
+  assert.match(retries()[0]!.reason, /pulling manifest .*faults\/app:v1: abandoned, too slow: /);
+});
+
 test('a manifest body cut midway is fetched again', async () => {
   proxy.rules.push({ method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'cut', afterBytes: 10 } });
   await withClient(async (c) => {
@@ -149,8 +208,8 @@ test('a failed monolithic PUT is retried; a 400 on upload is not', async () => {
 test('an upload fed by a corrupted download is cancelled, never completed: monolithic and chunked', async () => {
   proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}`), action: { kind: 'corrupt' } });
   const cases = [
-    { repository: 'faults/copy-monolithic', opts: {}, requests: ['POST 202', 'DELETE 204'] },
-    { repository: 'faults/copy-chunked', opts: { monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB }, requests: ['POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'DELETE 204'] },
+    { repository: 'faults/copy-monolithic', opts: { retries: 2 }, requests: ['POST 202', 'DELETE 204'] },
+    { repository: 'faults/copy-chunked', opts: { retries: 2, monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB }, requests: ['POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'DELETE 204'] },
   ];
   for (const { repository, opts, requests } of cases) {
     proxy.hits.length = 0;
@@ -163,10 +222,77 @@ test('an upload fed by a corrupted download is cancelled, never completed: monol
         (err: Error) => err instanceof DigestMismatchError && err.message.includes(`digest mismatch: expected ${bigLayer.digest}`));
       assert.equal(await c.blobSize(proxy.host, repository, bigLayer.digest), undefined, `${repository} must not have the blob`);
     }, opts);
-    assert.equal(opened, 1, 'a digest mismatch is not retried');
-    assert.equal(streamed, bigLayer.size, 'every byte was read before the mismatch showed');
-    assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`), requests, repository);
+    assert.equal(opened, 3, 'a damaged download is fetched again from scratch, as often as retries allow');
+    assert.equal(streamed, 3 * bigLayer.size, 'every byte was read before the mismatch showed, each time');
+    assert.deepEqual(proxy.hits.filter((h) => h.path.includes('/blobs/uploads/')).map((h) => `${h.method} ${h.status}`),
+      [...requests, ...requests, ...requests], repository);
   }
+});
+
+test('one damaged response is fetched again from scratch: blob upload, manifest by digest and by tag', async () => {
+  proxy.rules.push(
+    { method: 'GET', path: new RegExp(`/blobs/${bigLayer.digest}$`), times: 1, action: { kind: 'corrupt' } },
+    { method: 'GET', path: /\/manifests\/sha256:/, times: 1, action: { kind: 'corrupt' } },
+    { method: 'GET', path: /\/manifests\/v1$/, times: 1, action: { kind: 'corrupt' } },
+  );
+  let opened = 0;
+  await withClient(async (c) => {
+    const open = async () => { opened++; return c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size }); };
+    await c.pushBlob(proxy.host, 'faults/refetched', bigLayer.digest, bigLayer.size, open);
+    assert.deepEqual(await digestOfStream(await c.getBlob(proxy.host, 'faults/refetched', bigLayer.digest)), bigLayer);
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', digest: image.digest })).digest, image.digest);
+    assert.equal((await c.getManifest({ registry: proxy.host, repository: 'faults/app', tag: 'v1' })).digest, image.digest);
+  });
+  assert.equal(opened, 2);
+  assert.deepEqual(proxy.hits.filter((h) => h.method === 'GET' && /\/manifests\//.test(h.path)).map((h) => h.fault),
+    ['corrupt', undefined, 'corrupt', undefined]);
+  assert.deepEqual(retries().map((e) => e.reason.replace(/sha256:\w+/g, 'D').replace(/127\.0\.0\.1:\d+/g, 'H')), [
+    'blob D of H/faults/app: digest mismatch: expected D, got D',
+    'manifest of H/faults/app@D: digest mismatch: expected D, got D',
+    'manifest of H/faults/app:v1 (digest reported by the registry): digest mismatch: expected D, got D',
+  ]);
+});
+
+test('a catalog image whose layer arrives damaged once is extracted from scratch again', async () => {
+  const p = pack();
+  p.entry({ name: 'configs/pkg/catalog.json' }, '{"schema":"olm.package","name":"pkg"}');
+  p.finalize();
+  const tar = await readAll(p as unknown as Readable);
+  const layer = gzipSync(tar);
+  const work = await mkdtemp(join(tmpdir(), 'olm-mirror-faults-'));
+  try {
+    await withClient(async (c) => {
+      const ref = { registry: proxy.host, repository: 'faults/catalog', tag: 'v1' };
+      const layerDigest = await c.pushBlobBytes(ref.registry, ref.repository, layer);
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { [CONFIGS_LABEL]: '/configs' } },
+        rootfs: { type: 'layers', diff_ids: [sha256Digest(tar)] } }));
+      const configDigest = await c.pushBlobBytes(ref.registry, ref.repository, config);
+      await c.putManifest(ref, { mediaType: MediaTypes.ociManifest, bytes: Buffer.from(JSON.stringify({
+        schemaVersion: 2, mediaType: MediaTypes.ociManifest,
+        config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: config.length },
+        layers: [{ mediaType: MediaTypes.ociLayerGzip, digest: layerDigest, size: layer.length }],
+      })) });
+      proxy.hits.length = 0;
+      proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${layerDigest}$`), times: 1, action: { kind: 'corrupt' } });
+      const pulled = await pullCatalogImage(new RegistryStores(c).source(ref), ref, { workDir: join(work, 'catalog') });
+      assert.equal(await readFile(join(pulled.localPath, 'pkg', 'catalog.json'), 'utf8'), '{"schema":"olm.package","name":"pkg"}');
+      assert.deepEqual(hitsOf('GET', new RegExp(`/blobs/${layerDigest}$`)).map((h) => h.fault), ['corrupt', undefined]);
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('an upload that fails for good abandons its source download quietly: no "resuming" from it', async () => {
+  proxy.rules.push({ method: 'PATCH', path: /\/blobs\/uploads\//, action: { kind: 'status', status: 400 } });
+  await withClient(async (c) => {
+    const open = () => c.getBlob(proxy.host, 'faults/app', bigLayer.digest, { size: bigLayer.size });
+    await assert.rejects(c.pushBlob(proxy.host, 'faults/abandoned', bigLayer.digest, bigLayer.size, open), /400 Bad Request/);
+    // Let an abandoned download act, if it were to.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }, { monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB });
+  assert.deepEqual(events.filter((e) => e.type === 'resume'), []);
+  assert.equal(hitsOf('GET', new RegExp(`/blobs/${bigLayer.digest}$`)).length, 1, 'the source was not fetched again');
 });
 
 test('a verified download of another blob is not taken for the claimed one', async () => {

@@ -2,12 +2,15 @@
 // revoked mid-run, a schema 1 manifest), played by a small scripted HTTP server: does the client keep credentials on the
 // registry's origin only, and refresh a rejected token exactly once?
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { sha256Digest } from '../../src/manifest/digest.js';
 import { AuthenticationError, RegistryClient, type ClientEvent } from '../../src/registry/client.js';
+import { testCertificates } from '../support/certs.js';
 import { readAll } from './helpers.js';
 
 const content = Buffer.from('blob content served by the storage origin');
@@ -30,6 +33,8 @@ const state = {
 };
 let registryHost = '';
 let storageHost = '';
+/** An anonymous HTTPS registry that redirects every blob to the plain-HTTP storage origin. */
+let tlsRegistryHost = '';
 let servers: Server[] = [];
 
 before(async () => {
@@ -67,7 +72,14 @@ before(async () => {
     else res.writeHead(307, { location: `http://${storageHost}/data/${digest}?X-Signature=abc` }).end();
   });
   registryHost = registry.host;
-  servers = [storage.server, registry.server];
+  const certs = testCertificates();
+  const tlsRegistry = createHttpsServer({ cert: readFileSync(certs.serverCertFile), key: readFileSync(certs.serverKeyFile) }, (req, res) => {
+    if (req.url === '/v2/') res.writeHead(200).end();
+    else res.writeHead(307, { location: `http://${storageHost}/data/${digest}` }).end();
+  });
+  await new Promise<void>((resolve) => tlsRegistry.listen(0, '127.0.0.1', resolve));
+  tlsRegistryHost = `127.0.0.1:${(tlsRegistry.address() as AddressInfo).port}`;
+  servers = [storage.server, registry.server, tlsRegistry];
 });
 after(async () => {
   for (const s of servers) {
@@ -143,4 +155,27 @@ test('a schema 1 manifest is refused with a message naming the image', async () 
   } finally {
     await c.close();
   }
+});
+
+test('an HTTPS registry redirecting a blob to plain HTTP: refused without --insecure, followed with a warning under it', async () => {
+  const strict = new RegistryClient({ caFiles: [testCertificates().caFile], retryBaseDelayMs: 5 });
+  try {
+    await assert.rejects(strict.getBlob(tlsRegistryHost, 'r', digest, { size: content.length }),
+      new RegExp(`^RegistryError: ${tlsRegistryHost} is reached over HTTPS, but the redirect of pulling blob ${digest} of ${tlsRegistryHost}/r `
+        + `to ${storageHost} is plain HTTP; refusing to send anything there unencrypted \\(pass --insecure to allow it\\)$`));
+  } finally {
+    await strict.close();
+  }
+  assert.equal(state.storageSaw.length, 0, 'the plain-HTTP origin was never contacted');
+
+  const events: ClientEvent[] = [];
+  const insecure = new RegistryClient({ insecure: true, retryBaseDelayMs: 5, onEvent: (e) => events.push(e) });
+  try {
+    assert.deepEqual(await readAll(await insecure.getBlob(tlsRegistryHost, 'r', digest, { size: content.length })), content);
+    assert.deepEqual(await readAll(await insecure.getBlob(tlsRegistryHost, 'r', digest, { size: content.length })), content);
+  } finally {
+    await insecure.close();
+  }
+  assert.equal(state.storageSaw.length, 2);
+  assert.deepEqual(events.filter((e) => e.type === 'insecure').map((e) => e.registry), [tlsRegistryHost], 'one warning, not one per blob');
 });

@@ -15,9 +15,10 @@ async function get(proxy: FaultProxy, path: string, init: { method?: 'GET' | 'PO
   return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
 }
 
-async function withProxy(rules: Parameters<typeof startFaultProxy>[1], body: (proxy: FaultProxy, image: SeededImage) => Promise<void>): Promise<void> {
+async function withProxy(rules: Parameters<typeof startFaultProxy>[1], body: (proxy: FaultProxy, image: SeededImage) => Promise<void>,
+  opts?: Parameters<typeof startFaultProxy>[2]): Promise<void> {
   const image = await seedImage(registry(), 'proxy/app', 'v1', { layerSizes: [200_000] });
-  const proxy = await startFaultProxy(registry(), rules);
+  const proxy = await startFaultProxy(registry(), rules, opts);
   try {
     await body(proxy, image);
   } finally {
@@ -83,3 +84,31 @@ test('delay forwards after waiting', () => withProxy(
     assert.equal((await get(proxy, '/v2/')).status, 200);
     assert.equal(proxy.hits[0]?.fault, 'delay');
   }));
+
+test('trickle passes the body on in small doses, complete in the end', () => withProxy(
+  [{ path: /\/blobs\/sha256:/, times: 1, action: { kind: 'trickle', bytes: 50_000, everyMs: 20 } }],
+  async (proxy, image) => {
+    const res = await request(`${proxy.url}${blobPath(image)}`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    assert.equal(sha256(Buffer.concat(chunks)), image.layerDigests[0]);
+    const sizes = chunks.map((c) => c.length);
+    assert.ok(sizes.length >= 4 && sizes.every((n) => n <= 50_000), `chunks: ${sizes.join(', ')}`);
+    assert.equal(proxy.hits[0]?.fault, 'trickle');
+  }));
+
+test('chance applies a fault to about that share of requests, the same ones for the same seed', async () => {
+  const faultsOf = async (seed: number) => {
+    let faults: (string | undefined)[] = [];
+    await withProxy([{ path: /\/v2\/$/, chance: 0.3, action: { kind: 'status', status: 503 } }], async (proxy) => {
+      for (let i = 0; i < 200; i++) await get(proxy, '/v2/');
+      faults = proxy.hits.map((h) => h.fault);
+    }, { seed });
+    return faults;
+  };
+  const first = await faultsOf(7);
+  const share = first.filter((f) => f === 'status').length / first.length;
+  assert.ok(share > 0.2 && share < 0.4, `share ${share}`);
+  assert.deepEqual(await faultsOf(7), first);
+  assert.notDeepEqual(await faultsOf(8), first);
+});

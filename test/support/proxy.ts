@@ -1,9 +1,10 @@
-// A fault-injecting reverse proxy (plain HTTP on 127.0.0.1) in front of a real test registry, to test
-// retries, resumption and digest verification against genuine registry behaviour plus controlled failures.
+// Fault-injecting proxies in front of a real test registry, to test retries, resumption and digest verification
+// against genuine registry behaviour plus controlled failures: an HTTP reverse proxy (plain HTTP on 127.0.0.1), and
+// a TCP relay for faults below HTTP (connection resets, a black hole), which works for TLS registries too.
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { writeAuthFile, type TestRegistry } from './registry.js';
@@ -16,7 +17,9 @@ export type FaultAction =
   /** Forward the headers and the first `afterBytes` bytes of the body, then destroy the connection. */
   | { kind: 'cut'; afterBytes: number }
   /** Wait, then forward normally. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Forward the headers, then the body at `bytes` every `everyMs` (a source that trickles). */
+  | { kind: 'trickle'; bytes: number; everyMs: number };
 
 export interface FaultRule {
   /** HTTP method to match (any when absent). */
@@ -25,7 +28,26 @@ export interface FaultRule {
   path: RegExp;
   /** How many matching requests get the fault (default: all of them). */
   times?: number;
+  /** The share of matching requests (0..1) that get the fault, drawn from the proxy's seeded generator; default all. */
+  chance?: number;
   action: FaultAction;
+}
+
+export interface FaultProxyOptions {
+  /** Seed of the generator behind `chance`, so that a run with random faults can be replayed (default 1). */
+  seed?: number;
+}
+
+/** mulberry32: a small, seeded, good-enough generator of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** Checked in order; the first rule that matches and has faults left applies. Mutable while the proxy runs. */
@@ -43,6 +65,13 @@ export interface ProxyHit {
   range?: string;
 }
 
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  /** The client's Content-Range (a chunk of an upload), if any. */
+  contentRange?: string;
+}
+
 export interface FaultProxy {
   /** 127.0.0.1:PORT */
   host: string;
@@ -53,6 +82,8 @@ export interface FaultProxy {
   authFile: string;
   /** Every request, in arrival order of its response. */
   hits: ProxyHit[];
+  /** Every request as it arrives (before any fault or answer), to see what is in flight. */
+  received: ReceivedRequest[];
   stop(): Promise<void>;
 }
 
@@ -82,7 +113,30 @@ function flipFirstByte(): Transform {
   });
 }
 
-export async function startFaultProxy(target: TestRegistry, faults: FaultRules = []): Promise<FaultProxy> {
+/** Buffers the upstream body and passes it on in small doses; stops when the client goes away. */
+function trickle(upRes: IncomingMessage, res: ServerResponse, fault: Extract<FaultAction, { kind: 'trickle' }>): void {
+  let queued = Buffer.alloc(0);
+  let upstreamDone = false;
+  upRes.on('data', (chunk: Buffer) => { queued = Buffer.concat([queued, chunk]); });
+  upRes.on('end', () => { upstreamDone = true; });
+  const timer = setInterval(() => {
+    if (queued.length > 0) {
+      res.write(queued.subarray(0, fault.bytes));
+      queued = queued.subarray(fault.bytes);
+    }
+    if (queued.length === 0 && upstreamDone) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, fault.everyMs);
+  res.once('close', () => {
+    clearInterval(timer);
+    upRes.destroy();
+  });
+}
+
+export async function startFaultProxy(target: TestRegistry, faults: FaultRules = [], opts: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const random = seededRandom(opts.seed ?? 1);
   const targetUrl = new URL(target.url);
   const tls = targetUrl.protocol === 'https:';
   const agent = tls
@@ -90,11 +144,14 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
     : new HttpAgent({ keepAlive: true });
   const applied = new Map<FaultRule, number>();
   const hits: ProxyHit[] = [];
+  const received: ReceivedRequest[] = [];
+  /** Delayed requests not forwarded yet: dropped on stop(), so they keep nothing alive. */
+  const delays = new Set<NodeJS.Timeout>();
   let proxyUrl = '';
 
   function pickRule(req: IncomingMessage): FaultRule | undefined {
     const rule = faults.find((r) => (!r.method || r.method.toUpperCase() === req.method)
-      && r.path.test(req.url ?? '') && (applied.get(r) ?? 0) < (r.times ?? Infinity));
+      && r.path.test(req.url ?? '') && (applied.get(r) ?? 0) < (r.times ?? Infinity) && (r.chance === undefined || random() < r.chance));
     if (rule) applied.set(rule, (applied.get(rule) ?? 0) + 1);
     return rule;
   }
@@ -144,6 +201,8 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
           }
         });
         upRes.on('end', () => res.end());
+      } else if (fault?.kind === 'trickle') {
+        trickle(upRes, res, fault);
       } else if (fault?.kind === 'corrupt') {
         upRes.pipe(flipFirstByte()).pipe(res);
       } else {
@@ -164,9 +223,17 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
   }
 
   const server = createServer((req, res) => {
+    const contentRange = req.headers['content-range'];
+    received.push({ method: req.method ?? '', path: req.url ?? '', ...(contentRange ? { contentRange } : {}) });
     const action = pickRule(req)?.action;
     if (action?.kind === 'status') injectStatus(req, res, action);
-    else if (action?.kind === 'delay') setTimeout(() => forward(req, res, action), action.ms);
+    else if (action?.kind === 'delay') {
+      const timer = setTimeout(() => {
+        delays.delete(timer);
+        forward(req, res, action);
+      }, action.ms);
+      delays.add(timer);
+    }
     else forward(req, res, action);
   });
   await new Promise<void>((resolve, reject) => {
@@ -179,11 +246,67 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
   const authFile = join(dirname(target.authFile), `auth-proxy-${host.replace(':', '-')}.json`);
   writeAuthFile(authFile, host, target.username, target.password);
   return {
-    host, url: proxyUrl, rules: faults, hits, authFile,
+    host, url: proxyUrl, rules: faults, hits, received, authFile,
     stop: () => new Promise<void>((resolve) => {
+      for (const timer of delays) clearTimeout(timer);
+      delays.clear();
       server.close(() => resolve());
       server.closeAllConnections();
       agent.destroy();
+    }),
+  };
+}
+
+export interface TcpFaultProxy {
+  /** 127.0.0.1:PORT */
+  host: string;
+  /** Connections accepted so far. */
+  connections: number;
+  /** From now on a black hole: nothing more is relayed, on open connections or new ones (a registry that died mid-run). */
+  silence(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Faults below HTTP, for TLS registries too: a TCP relay to `target` that resets its first
+ * `resetFirst` connections, or (without a target) a black hole that accepts connections and never says anything.
+ */
+export async function startTcpFaultProxy(opts: { target?: TestRegistry; resetFirst?: number }): Promise<TcpFaultProxy> {
+  const sockets = new Set<Socket>();
+  const state = { connections: 0, silent: false };
+  const server = createNetServer((client) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    const n = ++state.connections;
+    if (!opts.target || state.silent) return; // the black hole: the connection stays open, silent
+    if (n <= (opts.resetFirst ?? 0)) {
+      client.resetAndDestroy();
+      return;
+    }
+    const { hostname, port } = new URL(opts.target.url);
+    const upstream = connect(Number(port), hostname);
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    // Relayed by hand, so that silence() stops it on connections already open.
+    client.on('data', (chunk: Buffer) => { if (!state.silent) upstream.write(chunk); });
+    upstream.on('data', (chunk: Buffer) => { if (!state.silent) client.write(chunk); });
+    client.once('end', () => upstream.end());
+    upstream.once('end', () => client.end());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  server.unref();
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get connections() { return state.connections; },
+    silence: () => { state.silent = true; },
+    stop: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
     }),
   };
 }

@@ -47,6 +47,8 @@ export interface StartRegistryOptions {
   variant?: RegistryVariant;
   /** token variant: lifetime of issued tokens (default 300 s). */
   tokenTtlSeconds?: number;
+  /** token variant: the issuer's realm is plain HTTP (the registry itself stays HTTPS). */
+  tokenRealmPlainHttp?: boolean;
 }
 
 const REGISTRY_BINARY = process.env.OLM_MIRROR_TEST_REGISTRY_BIN ?? 'docker-registry';
@@ -150,7 +152,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       auth = { htpasswd: { realm: 'olm-mirror-test', path: htpasswdFile } };
     } else if (variant === 'token') {
       tokenIssuer = await startTokenIssuer({
-        username: username!, password: password!, certs: certs!, ttlSeconds: opts.tokenTtlSeconds,
+        username: username!, password: password!, certs: certs!, ttlSeconds: opts.tokenTtlSeconds, plainHttp: opts.tokenRealmPlainHttp,
         service: 'olm-mirror-test-registry', issuer: 'olm-mirror-test-issuer',
       });
       auth = { token: { realm: tokenIssuer.realm, service: tokenIssuer.service, issuer: tokenIssuer.issuer, rootcertbundle: certs!.caFile } };

@@ -3,7 +3,7 @@
 // in the header's `x5c` against its `rootcertbundle`, so tokens are ES256-signed by a CA-issued key.
 import { randomBytes, sign, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TestCertificates } from './certs.js';
@@ -16,6 +16,8 @@ export interface TokenIssuerOptions {
   certs: TestCertificates;
   /** Lifetime of access tokens (default 300 s); short values let tests exercise token renewal. */
   ttlSeconds?: number;
+  /** Serve the realm over plain HTTP (a misconfigured or hostile registry), to test that clients refuse it. */
+  plainHttp?: boolean;
 }
 
 export interface TokenRequestRecord {
@@ -154,9 +156,12 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
     return refresh;
   }
 
-  const server = createServer({ cert: readFileSync(opts.certs.serverCertFile), key: readFileSync(opts.certs.serverKeyFile) }, (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: String(err) }] }));
-  });
+  };
+  const server = opts.plainHttp
+    ? createHttpServer(listener)
+    : createServer({ cert: readFileSync(opts.certs.serverCertFile), key: readFileSync(opts.certs.serverKeyFile) }, listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -164,7 +169,7 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
   server.unref(); // never keep a test process alive on its own
   const { port } = server.address() as AddressInfo;
   return {
-    realm: `https://127.0.0.1:${port}/token`, service: opts.service, issuer: opts.issuer, requests,
+    realm: `${opts.plainHttp ? 'http' : 'https'}://127.0.0.1:${port}/token`, service: opts.service, issuer: opts.issuer, requests,
     stop: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

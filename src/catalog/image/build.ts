@@ -7,8 +7,7 @@
 // timestamps, no host-dependent fields, one stable JSON key order).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +18,7 @@ import { MediaTypes } from '../../manifest/media-types.js';
 import { sha256Digest } from '../../manifest/digest.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../../reference/reference.js';
 import type { ImageStore } from '../../transport/store.js';
+import { makeTempDir } from '../../util/temp.js';
 import { DATABASE_LABEL } from './labels.js';
 
 /** Where the database lives in images built here (the old `oc adm catalog build` layout). */
@@ -57,7 +57,8 @@ export async function buildCatalogImage(store: ImageStore, opts: BuildCatalogIma
   const duplicate = platforms.map(platformString).find((p, i, all) => all.indexOf(p) !== i);
   if (duplicate) throw new Error(`platform ${duplicate} is given more than once`);
 
-  const workDir = await mkdtemp(join(tmpdir(), 'olm-mirror-build-'));
+  const temp = await makeTempDir('olm-mirror-build-');
+  const workDir = temp.path;
   try {
     const layer = await writeLayer(opts.dbPath, join(workDir, 'layer.tar.gz'));
     await store.pushBlob(ref, layer.digest, layer.size, async () => createReadStream(layer.file));
@@ -94,7 +95,7 @@ export async function buildCatalogImage(store: ImageStore, opts: BuildCatalogIma
     const digest = await store.putManifest(ref, { mediaType: MediaTypes.dockerManifestList, bytes: list });
     return { ref, digest, mediaType: MediaTypes.dockerManifestList, images: summary };
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await temp.remove();
   }
 }
 

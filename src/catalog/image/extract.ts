@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type ExtractEvents } from 'tar-stream';
+import { formatBytes } from '../../mirror/format.js';
 
 type TarEntry = ExtractEvents['entry'][1];
 
@@ -22,14 +23,29 @@ export interface ExtractOptions {
   only?: string;
   /** Names layer number `index` (0-based) in error messages, e.g. with its digest. */
   describeLayer?: (index: number) => string;
+  /** The most extraction may write, over all layers (default DEFAULT_MAX_EXTRACT_BYTES). */
+  maxBytes?: number;
 }
+
+/** Far above any real catalog (the biggest are a few hundred MiB), far below what a decompression bomb writes. */
+export const DEFAULT_MAX_EXTRACT_BYTES = 4 * 1024 ** 3;
+/** What each entry counts besides its content, so that millions of empty files are bounded too. */
+const ENTRY_OVERHEAD_BYTES = 512;
 
 /** A layer could not be extracted: unsafe entry, corrupt data, or an unsupported format. */
 export class LayerExtractionError extends OlmMirrorError {
-  constructor(readonly layer: string, readonly entry: string | undefined, reason: string) {
-    super('input', entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`);
+  /**
+   * `unreadable`: the data itself could not be read (broken gzip or tar, a failed or corrupted download),
+   * which fetching the layer again may cure; an unsafe or unsupported layer stays what it is.
+   */
+  constructor(readonly layer: string, readonly entry: string | undefined, reason: string, readonly unreadable = false, cause?: unknown) {
+    super('input', entry === undefined ? `cannot extract ${layer}: ${reason}` : `cannot extract ${layer}: entry "${entry}" ${reason}`,
+      cause === undefined ? undefined : { cause });
   }
 }
+
+/** A layer format olm-mirror does not read. */
+class UnsupportedLayerError extends Error {}
 
 /** Thrown inside the per-entry code; the layer loop adds which layer it was. */
 class EntryError extends Error {
@@ -42,6 +58,8 @@ const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
+/** Entry types that put something on disk (others are skipped). */
+const WRITTEN_TYPES = new Set(['directory', 'file', 'contiguous-file', 'symlink', 'link']);
 
 /**
  * Applies `layers` (blob streams, bottom layer first; gzip or plain tar) to `targetDir`, creating it
@@ -57,24 +75,41 @@ export async function extractLayers(
   const only = opts.only === undefined ? undefined : normalizeInImagePath(opts.only);
   if (only === null) throw new Error(`invalid in-image path to extract: "${opts.only}"`);
   const describe = opts.describeLayer ?? ((i: number) => `layer ${i + 1}`);
+  const budget = new WriteBudget(opts.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES);
 
   let index = 0;
   for await (const stream of layers) {
     const layer = describe(index++);
     try {
-      await applyLayer(stream, root, only);
+      await applyLayer(stream, root, only, budget);
     } catch (err) {
       stream.destroy();
       if (err instanceof EntryError) throw new LayerExtractionError(layer, err.entry, err.message);
-      throw new LayerExtractionError(layer, undefined, err instanceof Error ? err.message : String(err));
+      throw new LayerExtractionError(layer, undefined, err instanceof Error ? err.message : String(err), !(err instanceof UnsupportedLayerError), err);
     }
   }
   await root.checkSymlinks();
 }
 
-async function applyLayer(blob: Readable, root: SafeRoot, only: string | undefined): Promise<void> {
+/** Counts what extraction writes; an entry that would go past the limit is refused before any of it is written. */
+class WriteBudget {
+  private used = 0;
+
+  constructor(private readonly limit: number) {}
+
+  take(entryName: string, contentBytes: number): void {
+    const bytes = contentBytes + ENTRY_OVERHEAD_BYTES;
+    if (this.used + bytes > this.limit) {
+      throw new EntryError(entryName, `(${formatBytes(contentBytes)}) would take the extraction past its limit of ${formatBytes(this.limit)} `
+        + `(${formatBytes(this.used)} written before it; --max-extract-size sets the limit)`);
+    }
+    this.used += bytes;
+  }
+}
+
+async function applyLayer(blob: Readable, root: SafeRoot, only: string | undefined, budget: WriteBudget): Promise<void> {
   const { head, rest } = await peek(blob, 4);
-  if (startsWith(head, ZSTD_MAGIC)) throw new Error('zstd-compressed layers are not supported');
+  if (startsWith(head, ZSTD_MAGIC)) throw new UnsupportedLayerError('zstd-compressed layers are not supported');
   const source = Readable.from(prepend(head, rest), { objectMode: false });
   const extract = tarExtract();
   // A settled promise either way, so an early exit from the loop below leaves no unhandled rejection.
@@ -86,7 +121,7 @@ async function applyLayer(blob: Readable, root: SafeRoot, only: string | undefin
   const state = new LayerState();
   try {
     for await (const entry of extract) {
-      await applyEntry(entry, root, state, only);
+      await applyEntry(entry, root, state, only, budget);
     }
   } catch (err) {
     source.destroy();
@@ -111,7 +146,7 @@ class LayerState {
   }
 }
 
-async function applyEntry(entry: TarEntry, root: SafeRoot, state: LayerState, only: string | undefined): Promise<void> {
+async function applyEntry(entry: TarEntry, root: SafeRoot, state: LayerState, only: string | undefined, budget: WriteBudget): Promise<void> {
   const { header } = entry;
   const name = normalizeInImagePath(header.name);
   if (name === null) throw new EntryError(header.name, 'would be written outside the target folder');
@@ -124,6 +159,7 @@ async function applyEntry(entry: TarEntry, root: SafeRoot, state: LayerState, on
     await drain(entry);
     return applyWhiteout(header.name, name, root, state);
   }
+  if (WRITTEN_TYPES.has(header.type ?? '')) budget.take(header.name, header.type === 'file' || header.type === 'contiguous-file' ? header.size ?? 0 : 0);
 
   switch (header.type) {
     case 'directory': {

@@ -4,7 +4,7 @@
 // catalog label wins, then the database label, else the whole filesystem is extracted and the
 // database is looked for at the usual places, then anywhere.
 import { OlmMirrorError } from '../../errors.js';
-import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { matchPlatforms, parseManifest, platformString, type Descriptor, type ParsedManifest } from '../../manifest/manifest.js';
@@ -12,8 +12,9 @@ import { formatReference, withDigest, type ImageReference } from '../../referenc
 import type { ImageStore } from '../../transport/store.js';
 import { formatTable } from '../listing.js';
 import { detectCatalogFormat } from '../open.js';
+import { DigestMismatchError } from '../../manifest/digest.js';
 import { CONFIGS_LABEL, DATABASE_LABEL } from './labels.js';
-import { extractLayers, normalizeInImagePath } from './extract.js';
+import { extractLayers, LayerExtractionError, normalizeInImagePath, type ExtractOptions } from './extract.js';
 import { compareCodeUnits } from '../../util/compare.js';
 
 export const DEFAULT_CATALOG_PLATFORM = 'linux/amd64';
@@ -22,12 +23,16 @@ export const DEFAULT_CATALOG_PLATFORM = 'linux/amd64';
 const WELL_KNOWN_DATABASE_PATHS = ['/bundles.db', '/database/index.db'];
 /** Image configs are small JSON documents; anything bigger is not one. */
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** Tries at reading a blob that arrives damaged (digest mismatch, unreadable layer data): each one fetches it anew. */
+const DAMAGED_CONTENT_ATTEMPTS = 3;
 
 export interface PullCatalogImageOptions {
   /** Regex matched (anywhere, as oc) against `os/arch[/variant]` of manifest list entries. Default `linux/amd64`. */
   platform?: string;
   /** Folder to extract into: created when missing, must be empty. */
   workDir: string;
+  /** The most extraction may write (default DEFAULT_MAX_EXTRACT_BYTES, 4 GiB). */
+  maxExtractBytes?: number;
 }
 
 export interface PulledCatalogImage {
@@ -61,30 +66,54 @@ export async function pullCatalogImage(
   await prepareWorkDir(workDir);
 
   const { digest, indexDigest, image } = await resolveImage(store, ref, opts.platform ?? DEFAULT_CATALOG_PLATFORM);
-  const labels = await readLabels(store, ref, image.config);
+  const labels = await fetchingAgainIfDamaged(() => readLabels(store, ref, image.config));
   const layers = image.layers;
   async function* layerStreams(): AsyncGenerator<Readable> {
     for (const layer of layers) yield await store.getBlob(ref, layer.digest, { size: layer.size });
   }
   const describeLayer = (i: number) => `layer ${i + 1}/${layers.length} (${layers[i]!.digest}) of ${name}`;
+  const extractOptions = { describeLayer, maxBytes: opts.maxExtractBytes };
 
   const result = { ref, digest, ...(indexDigest ? { indexDigest } : {}), labels };
   const labelled = labelledCatalog(labels);
   if (labelled) {
     const inImagePath = inImage(name, labelled.label, labelled.value);
-    await extractLayers(layerStreams(), workDir, { only: inImagePath, describeLayer });
+    await extractFresh(layerStreams, workDir, { ...extractOptions, only: inImagePath });
     const localPath = localPathOf(workDir, inImagePath);
     await checkLabelledPath(name, labelled, inImagePath, localPath);
     return { ...result, kind: labelled.kind, inImagePath, localPath };
   }
 
-  await extractLayers(layerStreams(), workDir, { describeLayer });
+  await extractFresh(layerStreams, workDir, extractOptions);
   const inImagePath = await findDatabase(workDir);
   if (inImagePath === undefined) {
     throw new CatalogImageError(`no catalog found in ${name}: it has neither the label ${CONFIGS_LABEL} nor ${DATABASE_LABEL}, `
       + `and no SQLite database (${WELL_KNOWN_DATABASE_PATHS.join(', ')} or any other) in its filesystem`);
   }
   return { ...result, kind: 'sqlite', inImagePath, localPath: localPathOf(workDir, inImagePath) };
+}
+
+/** Whether reading `err` failed on damaged content, which a fresh download may bring intact. */
+function isDamaged(err: unknown): boolean {
+  return err instanceof DigestMismatchError || (err instanceof LayerExtractionError && err.unreadable);
+}
+
+async function fetchingAgainIfDamaged<T>(read: () => Promise<T>, beforeRetry: () => Promise<void> = async () => undefined): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= DAMAGED_CONTENT_ATTEMPTS || !isDamaged(err)) throw err;
+      await beforeRetry();
+    }
+  }
+}
+
+/** Extracts every layer into the (empty) workDir; a damaged layer has the extraction start over from an empty folder. */
+function extractFresh(layers: () => AsyncIterable<Readable>, workDir: string, opts: ExtractOptions): Promise<void> {
+  return fetchingAgainIfDamaged(() => extractLayers(layers(), workDir, opts), async () => {
+    for (const name of await readdir(workDir)) await rm(join(workDir, name), { recursive: true, force: true });
+  });
 }
 
 type ImageManifest = Extract<ParsedManifest, { kind: 'image' }>;

@@ -22,6 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OlmMirrorError } from '../../errors.js';
 import { isPlainObject } from '../../util/guards.js';
+import { parseSize } from '../../util/size.js';
 
 export const RECORD_FILE = 'archive.json';
 export const CHECKSUMS_FILE = 'checksums.sha256';
@@ -135,12 +136,10 @@ export function tarHeader(name: string, size: number): Buffer {
  * powers of 1024, as oc-mirror's archiveSize in GiB does); the result is a whole number of bytes.
  */
 export function parseArchiveSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!match) {
+  const bytes = parseSize(text);
+  if (bytes === undefined) {
     throw new OlmMirrorError('usage', `archive size "${text}" is not a size such as 4GiB, 700MiB or 1048576`);
   }
-  const power = ['', 'k', 'm', 'g', 't'].indexOf(match[2]!.toLowerCase());
-  const bytes = Math.floor(Number(match[1]) * 1024 ** power);
   if (bytes < MIN_SEGMENT_BYTES) throw new OlmMirrorError('usage', `archive size "${text}" is below the minimum of ${MIN_SEGMENT_BYTES} bytes`);
   return bytes;
 }
