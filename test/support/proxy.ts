@@ -187,7 +187,12 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
       const status = upRes.statusCode ?? 502;
       res.writeHead(status, forwardableHeaders(upRes.headers, rewriteLocation));
       record(req, status, fault);
-      if (fault?.kind === 'cut') {
+      if (fault?.kind === 'cut' && fault.afterBytes <= 0) {
+        // Headers only: the client is told a length and gets no body at all.
+        res.flushHeaders();
+        res.socket?.end(() => res.socket?.destroy());
+        upRes.destroy();
+      } else if (fault?.kind === 'cut') {
         let budget = fault.afterBytes;
         upRes.on('data', (chunk: Buffer) => {
           if (budget <= 0) return;
