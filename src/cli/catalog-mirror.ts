@@ -12,7 +12,7 @@ import { diskLocation } from '../transport/resolve.js';
 import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 import {
-  addExtractionFlag, addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags,
+  addExtractionFlag, addRegistryFlags, addReportFlag, addSignatureFlags, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags,
 } from './common.js';
 
 export interface CatalogMirrorFlags extends RegistryFlags, SelectionFlags {
@@ -120,11 +120,9 @@ export function catalogMirrorCommand(): Command {
       + '(e.g. 4GiB, 700MiB); carry them with archive.json, checksums.sha256 and olm-mirror.json').argParser(archiveSizeArgument))
     .option('--target-catalog <path>', 'with a selection: the rebuilt catalog\'s repository below DEST (default: the source catalog\'s, named as oc names it)')
     .option('--target-tag <tag>', 'with a selection: the rebuilt catalog\'s tag (default: the source catalog\'s)')
-    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)')
-    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
-    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
+    .option('--catalog <ref>', 'with SRC file://DIR holding several catalogs: the one to mirror (its original reference)');
   addSelectionFlags(cmd, { withConfig: true });
-  addReportFlag(cmd)
+  addReportFlag(addSignatureFlags(cmd))
     .addHelpText('after', `${HELP}${SELECTION_HELP}`)
     .action(async (src: string, dest: string, flags: CatalogMirrorFlags) => {
       const code = await runCatalogMirror(src, dest, flags, { stdout: process.stdout, stderr: process.stderr });

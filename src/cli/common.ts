@@ -91,6 +91,13 @@ export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: numb
       .argParser(parseRetries).default(4));
 }
 
+/** --remove-signatures and --verify-signatures, for every command that mirrors. */
+export function addSignatureFlags(cmd: Command): Command {
+  return cmd
+    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
+    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
+}
+
 /** --report FILE, for every command that mirrors. */
 export function addReportFlag(cmd: Command): Command {
   return cmd.option('--report <file>', 'write a JSON report of every image (source, destination, digest, status, bytes, error) '

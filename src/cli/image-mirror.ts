@@ -6,7 +6,7 @@ import { loadSignatureKey } from '../mirror/signatures.js';
 import { RegistryClient } from '../registry/client.js';
 import { RegistryStores } from '../transport/registry.js';
 import { mirrorImages } from '../workflows/image-mirror.js';
-import { addRegistryFlags, addReportFlag, archiveSizeArgument, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
+import { addRegistryFlags, addReportFlag, addSignatureFlags, archiveSizeArgument, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
   filename?: string[];
@@ -74,10 +74,8 @@ export function imageMirrorCommand(): Command {
     .option('--to-dir <dir>', 'mirror to disk: keep every source in this OCI layout, under its source reference (the destinations are ignored)')
     .option('--from-dir <dir>', 'mirror from disk: read every source from this OCI layout or archive instead of its registry')
     .addOption(new Option('--archive-size <size>', 'with --to-dir: also cut what the run added into tar segments of at most SIZE '
-      + '(e.g. 4GiB, 700MiB) to carry across; the far side reads them with --from-dir').argParser(archiveSizeArgument))
-    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers (by default each mirrored manifest\'s are copied with it)')
-    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies; the others fail');
-  addReportFlag(cmd)
+      + '(e.g. 4GiB, 700MiB) to carry across; the far side reads them with --from-dir').argParser(archiveSizeArgument));
+  addReportFlag(addSignatureFlags(cmd))
     .addHelpText('after', EXAMPLES)
     .action(async (args: string[], flags: ImageMirrorFlags) => {
       const code = await runImageMirror(args, flags, { stdout: process.stdout, stderr: process.stderr });

@@ -9,7 +9,7 @@ import { RegistryStores } from '../transport/registry.js';
 import type { CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { mirrorImageSet } from '../workflows/imageset-mirror.js';
 import { parseMaxComponents, printEvent } from './catalog-mirror.js';
-import { addRegistryFlags, addReportFlag, clientOptionsFrom, ExitCode, regexArgument, type RegistryFlags } from './common.js';
+import { addRegistryFlags, addReportFlag, addSignatureFlags, clientOptionsFrom, ExitCode, regexArgument, type RegistryFlags } from './common.js';
 
 export interface MirrorFlags extends RegistryFlags {
   config: string;
@@ -53,10 +53,8 @@ export function mirrorCommand(): Command {
     .addOption(new Option('--max-components <n>', 'maximum path components of target repositories; 0 = no limit').argParser(parseMaxComponents).default(2))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of catalog images to read when they are manifest lists').argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directories, copy no image', false)
-    .option('--dry-run', 'write the manifests directories and print the mirror plan, copy no image', false)
-    .option('--remove-signatures', 'do not copy signatures, attestations, SBOMs and referrers')
-    .option('--verify-signatures <key.pub>', 'mirror only images whose cosign signature this public key (PEM, ECDSA P-256) verifies');
-  addReportFlag(cmd)
+    .option('--dry-run', 'write the manifests directories and print the mirror plan, copy no image', false);
+  addReportFlag(addSignatureFlags(cmd))
     .addHelpText('after', HELP)
     .action(async (dest: string, flags: MirrorFlags) => {
       const code = await runMirrorCommand(dest, flags, { stdout: process.stdout, stderr: process.stderr });

@@ -20,7 +20,7 @@ import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
 import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
-import type { MirrorRunOutcome } from '../mirror/run.js';
+import type { MirrorRunOptions, MirrorRunOutcome } from '../mirror/run.js';
 import { mirrorMapping, mirrorTarget, parseMirrorDestination, validateMaxComponents, type MirrorDestination } from '../reference/naming.js';
 import { formatReference, parseReference, withTag, type ImageReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
@@ -200,17 +200,7 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
       prepared.temp?.keep();
       return outcome;
     }
-    const mirrorOptions = {
-      // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
-      skipMissing: false,
-      dryRun: opts.dryRun ?? false,
-      continueOnError: opts.continueOnError ?? true,
-      maxPerRegistry: opts.maxPerRegistry,
-      report: opts.report,
-      attachments: !(opts.removeSignatures ?? false),
-      verifySignatures: opts.verifySignatures,
-      toDir, archiveSize: opts.archiveSize,
-    };
+    const mirrorOptions = { ...catalogRunOptions(opts), toDir, archiveSize: opts.archiveSize };
     outcome.mirror = await mirrorImagesWith(prepared.stores, layout, prepared.mirrorMappings, mirrorOptions, out, reporter);
     if (toDir !== undefined && !opts.dryRun) {
       await recordDiskCatalog(toDir, {
@@ -222,6 +212,20 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
     prepared.temp?.keep();
     return outcome;
   });
+}
+
+/** How a catalog's images are mirrored, from the catalog options. */
+export function catalogRunOptions(opts: Omit<CatalogMirrorOptions, 'source'>): MirrorRunOptions {
+  return {
+    // oc mirrors what a catalog references as it is: lists whole, a missing image reported but not fatal.
+    skipMissing: false,
+    dryRun: opts.dryRun ?? false,
+    continueOnError: opts.continueOnError ?? true,
+    maxPerRegistry: opts.maxPerRegistry,
+    report: opts.report,
+    attachments: !(opts.removeSignatures ?? false),
+    verifySignatures: opts.verifySignatures,
+  };
 }
 
 /** A catalog ready to be mirrored: read, filtered, rebuilt, its manifests directory written. */

@@ -15,7 +15,7 @@ import { formatReference, parseReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
 import type { StoreResolver } from '../transport/store.js';
 import type { TempDir } from '../util/temp.js';
-import { catalogName, prepareCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
+import { catalogName, catalogRunOptions, prepareCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 
 export type ImageSetMirrorOptions = Omit<CatalogMirrorOptions, 'source' | 'selection' | 'targetCatalog' | 'targetTag' | 'blockedImages' | 'manifestsDir' | 'extractDir' | 'extractFrom' | 'catalog'> & {
@@ -77,15 +77,7 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
     // The extracted catalogs stay (their paths were printed), whatever the copy does.
     for (const t of temps) t?.keep();
     if (opts.manifestsOnly) return outcome;
-    outcome.mirror = await mirrorImagesWith(runStores, undefined, dedupe(mappings), {
-      skipMissing: false,
-      dryRun: opts.dryRun ?? false,
-      continueOnError: opts.continueOnError ?? true,
-      maxPerRegistry: opts.maxPerRegistry,
-      report: opts.report,
-      attachments: !(opts.removeSignatures ?? false),
-      verifySignatures: opts.verifySignatures,
-    }, out, reporter);
+    outcome.mirror = await mirrorImagesWith(runStores, undefined, dedupe(mappings), catalogRunOptions(opts), out, reporter);
     return outcome;
   });
 }

@@ -5,11 +5,9 @@
 // readers find the database. It only carries data: no server binary, no entrypoint.
 // The output is reproducible: the same database gives the same digests (fixed mtimes and
 // timestamps, no host-dependent fields, one stable JSON key order).
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
@@ -20,6 +18,7 @@ import { formatReference, withDigest, withTag, type ImageReference } from '../..
 import type { ImageStore } from '../../transport/store.js';
 import { makeTempDir } from '../../util/temp.js';
 import { DATABASE_LABEL } from './labels.js';
+import { HashingStream } from '../../util/hashing-stream.js';
 
 /** Where the database lives in images built here (the old `oc adm catalog build` layout). */
 export const BUILT_DATABASE_PATH = '/bundles.db';
@@ -128,22 +127,6 @@ async function writeLayer(dbPath: string, file: string): Promise<LayerFile> {
     pipeline(tar, diffId, createGzip({ level: 9 }), blob, createWriteStream(file)),
   ]);
   return { file, digest: blob.digest(), size: blob.bytes, diffId: diffId.digest() };
-}
-
-/** Passes bytes through, counting and hashing them. */
-class HashingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
 }
 
 function imageConfig(platform: Platform, diffId: string): object {

@@ -5,11 +5,10 @@
 // rebuilt the same way. The result is served by an image store of its own, which hands out the new
 // manifests, configs and layer and reads every original layer from the source store, so the mirror
 // plans and copies it like any other image.
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack, type Pack } from 'tar-stream';
@@ -20,6 +19,7 @@ import { MediaTypes } from '../../manifest/media-types.js';
 import { formatReference, withDigest, type ImageReference } from '../../reference/reference.js';
 import type { ImageStore, ManifestHead, RepositoryRef, StoredManifest } from '../../transport/store.js';
 import { compareCodeUnits } from '../../util/compare.js';
+import { HashingStream } from '../../util/hashing-stream.js';
 
 /** opm serve's flags that make it use (or insist on) a pre-built cache. */
 const CACHE_FLAGS = ['--cache-dir', '--cache-only', '--cache-enforce-integrity'];
@@ -149,8 +149,8 @@ interface LayerFile { file: string; digest: string; size: number; diffId: string
 async function writeLayer(opts: RebuildOptions, caches: readonly string[]): Promise<LayerFile> {
   const tar = pack();
   const file = join(opts.workDir, 'catalog-layer.tar.gz');
-  const diffId = new Hashing();
-  const blob = new Hashing();
+  const diffId = new HashingStream();
+  const blob = new HashingStream();
   const written = pipeline(tar, diffId, createGzip({ level: 9 }), blob, createWriteStream(file));
   const inImage = opts.inImagePath.replace(/^\/+/, '');
   try {
@@ -196,21 +196,6 @@ async function addTree(tar: Pack, dir: string, prefix: string): Promise<void> {
     } else if (entry.isFile()) {
       await addFile(tar, join(dir, entry.name), name);
     }
-  }
-}
-
-class Hashing extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
   }
 }
 
