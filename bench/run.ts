@@ -2,8 +2,11 @@
 import { runCatalogLoadBench } from './catalog-load.js';
 import { runCatalogFilterBench } from './catalog-filter.js';
 import { runImageMirrorBench } from './image-mirror.js';
+import { runDiskMirrorBench } from './disk-mirror.js';
 
 await runImageMirrorBench();
+console.log();
+await runDiskMirrorBench();
 console.log();
 const catalog = await runCatalogLoadBench();
 console.log(`catalog load benchmark: ${catalog.packages} packages, ${catalog.bundles} bundles: ` +
