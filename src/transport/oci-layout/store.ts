@@ -59,6 +59,10 @@ export class OciLayoutStore implements ImageStore {
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
   /** Blob writes in progress, so a second push of the same blob waits for the first. */
   private readonly writing = new Map<string, Promise<void>>();
+  /** Blobs this store renamed into place or found complete (digest to size): a manifest's check need not look for them again. */
+  private readonly stored = new Map<string, number>();
+  /** Folders under blobs/ known to exist. */
+  private readonly blobDirs = new Set<string>();
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
   private backgroundError: unknown;
@@ -275,7 +279,10 @@ export class OciLayoutStore implements ImageStore {
   /** Stores a blob once: present with its size means done; a write of the same blob in progress is waited for. */
   private async storeBlob(digest: string, size: number, source: () => Promise<Readable>, onBytes: ((n: number) => void) | undefined, subject: string): Promise<void> {
     for (;;) {
-      if (await this.fileSize(digest) === size) return;
+      if (await this.fileSize(digest) === size) {
+        this.stored.set(digest, size);
+        return;
+      }
       const running = this.writing.get(digest);
       if (running === undefined) break;
       await running.catch(() => undefined); // its failure is its caller's; this push tries on its own
@@ -321,8 +328,12 @@ export class OciLayoutStore implements ImageStore {
       await handle.close();
       closed = true;
       const path = this.blobPath(digest);
-      await mkdir(dirname(path), { recursive: true });
+      if (!this.blobDirs.has(dirname(path))) {
+        await mkdir(dirname(path), { recursive: true });
+        this.blobDirs.add(dirname(path));
+      }
       await rename(temp, path);
+      this.stored.set(digest, size);
     } catch (err) {
       if (!closed) await handle.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
@@ -340,7 +351,7 @@ export class OciLayoutStore implements ImageStore {
     }
     const needed = parsed.kind === 'index' ? parsed.manifests : [parsed.config, ...parsed.layers.filter((l) => l.urls === undefined)];
     for (const d of needed) {
-      const size = await this.fileSize(d.digest);
+      const size = this.stored.get(d.digest) === d.size ? d.size : await this.fileSize(d.digest);
       if (size !== d.size) {
         const what = parsed.kind === 'index' ? 'manifest' : 'blob';
         throw new OlmMirrorError('input', size === undefined
