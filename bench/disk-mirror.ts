@@ -42,12 +42,12 @@ interface Round {
 }
 type Run = Measured & { result: ChildRun };
 
-/** The median of each figure over the rounds (peak memory: the highest), so one disturbed run does not decide. */
-function median<T extends Measured>(runs: T[]): T {
+/** The median of each figure over the rounds (peak memory: the highest, 0 for skopeo), so one disturbed run does not decide. */
+function median(runs: (Measured & { result?: ChildRun | void })[]): Run {
   const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  const pick = (key: 'seconds' | 'toolCpu' | 'registryCpu') => mid(runs.map((r) => r[key]));
-  const peaks = runs.map((r) => (r as Partial<Run>).result?.peakRssMiB ?? 0);
-  return { ...runs[0]!, seconds: pick('seconds'), toolCpu: pick('toolCpu'), registryCpu: pick('registryCpu'), result: { peakRssMiB: Math.max(...peaks), stderr: '' } };
+  const pick = (key: keyof Measured) => mid(runs.map((r) => r[key]));
+  const peak = Math.max(...runs.map((r) => r.result?.peakRssMiB ?? 0));
+  return { seconds: pick('seconds'), toolCpu: pick('toolCpu'), registryCpu: pick('registryCpu'), result: { peakRssMiB: peak, stderr: '' } };
 }
 
 export async function runDiskMirrorBench(): Promise<void> {
@@ -109,9 +109,9 @@ export async function runDiskMirrorBench(): Promise<void> {
     };
     const all: Round[] = [];
     for (let n = 0; n < rounds; n++) all.push(await round(n));
-    const m = <K extends keyof Round>(key: K) => median(all.map((r) => r[key] as Measured)) as Round[K];
-    const [direct, toDisk, fromDisk, toArchive, fromArchive] = (['direct', 'toDisk', 'fromDisk', 'toArchive', 'fromArchive'] as const).map((k) => m(k) as Run);
-    const [skopeoToDisk, skopeoFromDisk] = [m('skopeoToDisk'), m('skopeoFromDisk')];
+    const [direct, toDisk, fromDisk, toArchive, fromArchive, skopeoToDisk, skopeoFromDisk] = ([
+      'direct', 'toDisk', 'fromDisk', 'toArchive', 'fromArchive', 'skopeoToDisk', 'skopeoFromDisk',
+    ] as const).map((key) => median(all.map((r) => r[key])));
     const { layoutMiB, segments, segmentsMiB } = all[0]!;
 
     const diskSum = toDisk.seconds + fromDisk.seconds;
