@@ -6,130 +6,21 @@
 //
 // Environment: OLM_MIRROR_BENCH_IMAGES (image counts to compare, default 24,96), OLM_MIRROR_BENCH_LAYER_MIB (own layer size of each
 // image, default 2), OLM_MIRROR_BENCH_BIG_MIB (the big image, default 1024; 0 skips that part).
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../test/support/paths.js';
-import { startRegistry, type TestRegistry } from '../test/support/registry.js';
-import { makeLayer, seedImage } from '../test/support/seed.js';
+import type { TestRegistry } from '../test/support/registry.js';
+import { seedImage } from '../test/support/seed.js';
 import { skopeoCopyAll } from '../test/support/skopeo.js';
-
-const MiB = 1024 * 1024;
+import {
+  cpu, envInt, fmt, measure, MiB, ratio, runOlmMirror, seedImages, table, verdict, withBenchEnvironment, writeMapping, type Measured,
+} from './harness.js';
 const TARGETS = { firstSpeedup: 2, rerunSpeedup: 5, peakRssMiB: 200 };
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  return n;
-}
-
-interface ChildRun { peakRssMiB: number; stderr: string }
-
-/** Runs the olm-mirror CLI as a child process, polling its peak resident memory (VmHWM) until it exits. */
-function runOlmMirror(args: string[], authFile: string): Promise<ChildRun> {
-  const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [main, 'image', 'mirror', '--insecure', ...args], {
-    env: { ...process.env, REGISTRY_AUTH_FILE: authFile }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let peakKiB = 0;
-  const poll = setInterval(() => {
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
-    } catch {
-      // the process just exited
-    }
-  }, 20);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(poll);
-      if (code !== 0) reject(new Error(`olm-mirror ${args.join(' ')} exited with ${code}:\n${stderr}`));
-      else resolve({ peakRssMiB: peakKiB / 1024, stderr });
-    });
-  });
-}
-
-/** Linux reports CPU times in clock ticks, 100 per second on every common kernel configuration. */
-const CLOCK_TICKS = 100;
-
-/** CPU seconds (user + system) from a /proc/<pid>/stat line; `children` for the waited-for children's share. */
-function cpuSeconds(stat: string, children = false): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state) of proc(5)
-  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]];
-  return (Number(user) + Number(system)) / CLOCK_TICKS;
-}
-
-/** CPU seconds used so far by the registry processes serving these storage folders. */
-function registriesCpu(registries: TestRegistry[]): number {
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      // The harness starts each registry as `docker-registry serve <its temp dir>/config.yml`.
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (registries.some((r) => cmdline.includes(`${dirname(r.storageDir)}/config.yml`))) total += cpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return total;
-}
-
-interface Measured { seconds: number; toolCpu: number; registryCpu: number }
-
-/** Wall time, CPU of the tool's processes (children of this one, once they exited) and CPU of the registries involved. */
-async function measure<T>(registries: TestRegistry[], work: () => Promise<T>): Promise<Measured & { result: T }> {
-  const childrenCpu = () => cpuSeconds(readFileSync('/proc/self/stat', 'utf8'), true);
-  const [tool0, registry0] = [childrenCpu(), registriesCpu(registries)];
-  const started = process.hrtime.bigint();
-  const result = await work();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, toolCpu: childrenCpu() - tool0, registryCpu: registriesCpu(registries) - registry0, result };
-}
-
-/** N images: two shared base layers, own layers, every fourth one a two-platform manifest list. */
-async function seedImages(source: TestRegistry, count: number, layerMiB: number): Promise<string[]> {
-  const bases = [makeLayer('bench-base-os', 1000 * 1024), makeLayer('bench-base-runtime', 512 * 1024)];
-  const repositories: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const repository = `bench/app-${String(i).padStart(2, '0')}`;
-    await seedImage(source, repository, 'v1', {
-      sharedLayers: bases,
-      layerSizes: [layerMiB * MiB + 1, 256 * 1024],
-      platforms: i % 4 === 3 ? ['linux/amd64', 'linux/arm64'] : undefined,
-      seed: repository,
-    });
-    repositories.push(repository);
-  }
-  return repositories;
-}
-
-function writeMapping(dir: string, source: TestRegistry, target: TestRegistry, repositories: string[]): string {
-  const file = join(dir, 'mapping.txt');
-  writeFileSync(file, repositories.map((r) => `${source.host}/${r}:v1=${target.host}/${r}:v1\n`).join(''));
-  return file;
-}
 
 function skopeoLoop(source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Measured> {
   return measure([source, target], async () => {
     for (const r of repositories) await skopeoCopyAll(source, `${r}:v1`, target, `${r}:v1`);
   });
-}
-
-const fmt = (seconds: number) => `${seconds.toFixed(2)} s`;
-const cpu = (m: Measured) => `${m.toolCpu.toFixed(2)} + ${m.registryCpu.toFixed(2)} s`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
-const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
 }
 
 /** Image counts compared, from OLM_MIRROR_BENCH_IMAGES (comma-separated). */
@@ -180,17 +71,7 @@ export async function runImageMirrorBench(): Promise<void> {
   const counts = imageCounts();
   const layerMiB = envInt('OLM_MIRROR_BENCH_LAYER_MIB', 2);
   const bigMiB = envInt('OLM_MIRROR_BENCH_BIG_MIB', 1024);
-  const workDir = mkdtempSync(join(tmpdir(), 'olm-mirror-bench-'));
-  // An empty credential file keeps the user's own credentials out of the runs.
-  const authFile = join(workDir, 'auth.json');
-  writeFileSync(authFile, '{"auths":{}}');
-  const registries: TestRegistry[] = [];
-  const start = async () => {
-    const r = await startRegistry();
-    registries.push(r);
-    return r;
-  };
-  try {
+  await withBenchEnvironment(async ({ workDir, authFile, startRegistry: start }) => {
     console.log('image mirror benchmark: olm-mirror against a `skopeo copy --all` loop over the same mapping and a raw copy of the bytes.');
     console.log('A small run shows the fixed costs (process start, connections); a catalog-sized run shows how each scales.');
     for (const count of counts) await compareWithSkopeo(count, layerMiB, workDir, authFile, start);
@@ -207,8 +88,5 @@ export async function runImageMirrorBench(): Promise<void> {
           `< ${TARGETS.peakRssMiB} MiB ${verdict(peak < TARGETS.peakRssMiB)}`],
       ]));
     }
-  } finally {
-    await Promise.all(registries.map((r) => r.stop()));
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
 }

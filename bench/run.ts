@@ -2,8 +2,11 @@
 import { formatCatalogLoadBench, runCatalogLoadBench } from './catalog-load.js';
 import { runCatalogFilterBench } from './catalog-filter.js';
 import { runImageMirrorBench } from './image-mirror.js';
+import { runDiskMirrorBench } from './disk-mirror.js';
 
 await runImageMirrorBench();
+console.log();
+await runDiskMirrorBench();
 console.log();
 console.log(formatCatalogLoadBench(await runCatalogLoadBench()));
 console.log();

@@ -15,7 +15,7 @@ function run(args: string[], timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     execFile(SKOPEO, args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`skopeo ${args.filter((a) => a.startsWith('docker://')).join(' ')} failed (${err.code ?? err.signal ?? err.message}): ${stderr.toString().trim()}`));
+        reject(new Error(`skopeo ${args.filter((a) => /^(docker:\/\/|oci:)/.test(a)).join(' ')} failed (${err.code ?? err.signal ?? err.message}): ${stderr.toString().trim()}`));
       } else {
         resolve(stdout);
       }
@@ -28,9 +28,25 @@ export function skopeoInspectRaw(reg: TestRegistry, refWithoutHost: string): Pro
   return run(['inspect', '--raw', ...registryFlags(reg), `docker://${reg.host}/${refWithoutHost}`], 30_000);
 }
 
+function copyAll(flags: string[], from: string, to: string): Promise<Buffer> {
+  return run(['--insecure-policy', 'copy', '--all', '--quiet', ...flags, from, to], 600_000);
+}
+
 /** `skopeo copy --all` between two test registries (every platform, digests preserved). */
 export async function skopeoCopyAll(src: TestRegistry, srcRefWithoutHost: string, dest: TestRegistry, destRefWithoutHost: string): Promise<void> {
-  await run(['--insecure-policy', 'copy', '--all', '--quiet', '--preserve-digests',
-    ...registryFlags(src, 'src-'), ...registryFlags(dest, 'dest-'),
-    `docker://${src.host}/${srcRefWithoutHost}`, `docker://${dest.host}/${destRefWithoutHost}`], 600_000);
+  await copyAll(['--preserve-digests', ...registryFlags(src, 'src-'), ...registryFlags(dest, 'dest-')],
+    `docker://${src.host}/${srcRefWithoutHost}`, `docker://${dest.host}/${destRefWithoutHost}`);
+}
+
+/**
+ * `skopeo copy --all` from a test registry into the OCI layout `dir` under `name`. Docker manifests
+ * are converted to OCI ones (the oci: transport takes nothing else), so digests are not preserved.
+ */
+export async function skopeoCopyAllToLayout(src: TestRegistry, srcRefWithoutHost: string, dir: string, name: string): Promise<void> {
+  await copyAll(registryFlags(src, 'src-'), `docker://${src.host}/${srcRefWithoutHost}`, `oci:${dir}:${name}`);
+}
+
+/** `skopeo copy --all` of the image `name` of the OCI layout `dir` to a test registry (digests preserved). */
+export async function skopeoCopyAllFromLayout(dir: string, name: string, dest: TestRegistry, destRefWithoutHost: string): Promise<void> {
+  await copyAll(['--preserve-digests', ...registryFlags(dest, 'dest-')], `oci:${dir}:${name}`, `docker://${dest.host}/${destRefWithoutHost}`);
 }

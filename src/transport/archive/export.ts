@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { OlmMirrorError } from '../../errors.js';
 import { DigestAccumulator } from '../../manifest/digest.js';
 import { parseManifest } from '../../manifest/manifest.js';
-import { blobRelativePath, INDEX_FILE, LAYOUT_FILE, layoutMarkerBytes, parseIndex, serializeIndex, writeFileAtomically } from '../oci-layout/files.js';
+import {
+  blobRelativePath, INDEX_FILE, IO_CHUNK_BYTES, LAYOUT_FILE, layoutMarkerBytes, parseIndex, serializeIndex, writeAll, writeFileAtomically,
+} from '../oci-layout/files.js';
 import { EntryTable, nameOf } from '../oci-layout/lookup.js';
 import type { OciLayoutStore } from '../oci-layout/store.js';
 import { walkTree } from '../oci-layout/walk.js';
@@ -134,7 +136,7 @@ async function* oneChunk(bytes: Buffer): AsyncGenerator<Buffer> {
 async function* verifiedFile(path: string, digest: string, size: number, subject: string): AsyncGenerator<Buffer> {
   const acc = new DigestAccumulator(digest);
   try {
-    for await (const chunk of createReadStream(path)) {
+    for await (const chunk of createReadStream(path, { highWaterMark: IO_CHUNK_BYTES })) {
       acc.update(chunk as Buffer);
       yield chunk as Buffer;
     }
@@ -195,7 +197,8 @@ class ChunkReader {
 
 /** Appends tar entries to numbered segment files, none of which grows beyond `segmentSize`. */
 class SegmentWriter {
-  private current: { file: string; handle: FileHandle; used: number; hash: Hash } | undefined;
+  /** `pending`: bytes counted in `used` and hashed, written to the file in batches of about IO_CHUNK_BYTES. */
+  private current: { file: string; handle: FileHandle; used: number; hash: Hash; pending: Buffer[]; pendingBytes: number } | undefined;
   private readonly written: { file: string; size: number; sha256: string }[] = [];
 
   constructor(private readonly dir: string, private readonly segmentSize: number, private nextNumber: number) {}
@@ -244,15 +247,24 @@ class SegmentWriter {
 
   private async write(bytes: Buffer): Promise<void> {
     const segment = this.current!;
-    await segment.handle.write(bytes);
     segment.hash.update(bytes);
     segment.used += bytes.length;
+    segment.pending.push(bytes);
+    segment.pendingBytes += bytes.length;
+    if (segment.pendingBytes >= IO_CHUNK_BYTES) await this.flush(segment);
+  }
+
+  private async flush(segment: NonNullable<SegmentWriter['current']>): Promise<void> {
+    const { pending, pendingBytes } = segment;
+    segment.pending = [];
+    segment.pendingBytes = 0;
+    if (pendingBytes > 0) await writeAll(segment.handle, pending, pendingBytes);
   }
 
   private async startSegment(): Promise<void> {
     await this.closeSegment();
     const file = segmentName(this.nextNumber++);
-    this.current = { file, handle: await open(join(this.dir, file), 'w'), used: 0, hash: createHash('sha256') };
+    this.current = { file, handle: await open(join(this.dir, file), 'w'), used: 0, hash: createHash('sha256'), pending: [], pendingBytes: 0 };
   }
 
   private async closeSegment(): Promise<void> {
@@ -261,7 +273,9 @@ class SegmentWriter {
     this.current = undefined;
     try {
       segment.hash.update(Buffer.alloc(END_OF_ARCHIVE));
-      await segment.handle.write(Buffer.alloc(END_OF_ARCHIVE));
+      segment.pending.push(Buffer.alloc(END_OF_ARCHIVE));
+      segment.pendingBytes += END_OF_ARCHIVE;
+      await this.flush(segment);
       await segment.handle.sync();
     } finally {
       await segment.handle.close();

@@ -13,7 +13,7 @@ import { createDigestVerifier, parseDigest } from '../../manifest/digest.js';
 import { parseManifest, type Descriptor } from '../../manifest/manifest.js';
 import { isIndexMediaType } from '../../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../../reference/reference.js';
-import { parseIndex } from '../oci-layout/files.js';
+import { IO_CHUNK_BYTES, parseIndex } from '../oci-layout/files.js';
 import { EntryTable, nameOf } from '../oci-layout/lookup.js';
 import { walkTree } from '../oci-layout/walk.js';
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
@@ -183,7 +183,9 @@ export class ArchiveStore implements ImageStore {
     for (const extent of extents) {
       if (extent.length === 0) continue;
       // A truncated segment just ends early here; the verifier then reports the blob short.
-      for await (const chunk of createReadStream(join(this.dir, extent.segment), { start: extent.offset, end: extent.offset + extent.length - 1 })) {
+      for await (const chunk of createReadStream(join(this.dir, extent.segment), {
+        start: extent.offset, end: extent.offset + extent.length - 1, highWaterMark: IO_CHUNK_BYTES,
+      })) {
         yield chunk as Buffer;
       }
     }

@@ -2,7 +2,7 @@
 // temp files olm-mirror writes before renaming them into place. Every path is relative to the
 // layout's own folder, so the folder can be moved or copied anywhere.
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../../manifest/digest.js';
 import { parseManifest } from '../../manifest/manifest.js';
@@ -52,6 +52,20 @@ export async function removeAbandonedTemps(dir: string): Promise<number> {
     }
   }
   return removed;
+}
+
+/**
+ * Blob files are read and written this much at a time: a few large reads and writes instead of one per
+ * 64 KiB chunk, since each costs a round trip through the thread pool whatever its size.
+ */
+export const IO_CHUNK_BYTES = 1024 * 1024;
+
+/** writev until every byte is written (the kernel may take fewer than asked). */
+export async function writeAll(handle: FileHandle, chunks: Buffer[], bytes: number): Promise<void> {
+  const { bytesWritten } = await handle.writev(chunks);
+  if (bytesWritten === bytes) return;
+  const all = Buffer.concat(chunks);
+  for (let done = bytesWritten; done < bytes;) done += (await handle.write(all, done)).bytesWritten;
 }
 
 /** Writes `bytes` to `path` atomically: a synced temp file renamed over it. */

@@ -29,8 +29,8 @@ import { isIndexMediaType } from '../../manifest/media-types.js';
 import { formatReference, type ImageReference } from '../../reference/reference.js';
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
 import {
-  blobRelativePath, fileStamp, INDEX_FILE, LAYOUT_FILE, layoutMarkerBytes, readIndex, readLayoutMarker,
-  removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, writeFileAtomically, type IndexDocument,
+  blobRelativePath, fileStamp, INDEX_FILE, IO_CHUNK_BYTES, LAYOUT_FILE, layoutMarkerBytes, readIndex, readLayoutMarker,
+  removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, writeAll, writeFileAtomically, type IndexDocument,
 } from './files.js';
 import { EntryTable, entryName, REF_NAME_ANNOTATION, type IndexEntry } from './lookup.js';
 import { validateLayout, type LayoutProblem } from './validate.js';
@@ -45,6 +45,7 @@ export interface OpenLayoutOptions {
 /** Manifests are small; more than this is not one. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
+
 export class OciLayoutStore implements ImageStore {
   readonly id: string;
   readonly description: string;
@@ -58,6 +59,10 @@ export class OciLayoutStore implements ImageStore {
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
   /** Blob writes in progress, so a second push of the same blob waits for the first. */
   private readonly writing = new Map<string, Promise<void>>();
+  /** Blobs this store renamed into place or found complete (digest to size): a manifest's check need not look for them again. */
+  private readonly stored = new Map<string, number>();
+  /** Folders under blobs/ known to exist. */
+  private readonly blobDirs = new Set<string>();
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
   private backgroundError: unknown;
@@ -166,7 +171,7 @@ export class OciLayoutStore implements ImageStore {
     const subject = `blob ${digest} in ${this.description}`;
     const verifier = createDigestVerifier(digest, opts?.size ?? size, subject);
     // Errors of either side reach the reader through the verifier; the pipeline's own result is not needed.
-    pipeline(createReadStream(path), verifier).catch(() => undefined);
+    pipeline(createReadStream(path, { highWaterMark: IO_CHUNK_BYTES }), verifier).catch(() => undefined);
     return verifier;
   }
 
@@ -278,7 +283,10 @@ export class OciLayoutStore implements ImageStore {
   /** Stores a blob once: present with its size means done; a write of the same blob in progress is waited for. */
   private async storeBlob(digest: string, size: number, source: () => Promise<Readable>, onBytes: ((n: number) => void) | undefined, subject: string): Promise<void> {
     for (;;) {
-      if (await this.fileSize(digest) === size) return;
+      if (await this.fileSize(digest) === size) {
+        this.stored.set(digest, size);
+        return;
+      }
       const running = this.writing.get(digest);
       if (running === undefined) break;
       await running.catch(() => undefined); // its failure is its caller's; this push tries on its own
@@ -300,23 +308,36 @@ export class OciLayoutStore implements ImageStore {
       const input = await source();
       let written = 0;
       const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
-        for await (const chunk of chunks) {
-          written += chunk.length;
-          if (written > size) throw new DigestMismatchError(digest, undefined, { expected: size, actual: written }, subject);
-          await handle.write(chunk);
-          onBytes?.(chunk.length);
+        // One write in flight while the next batch arrives, so the source is not held up by the disk.
+        let writing: Promise<void> = Promise.resolve();
+        try {
+          for await (const batch of batched(chunks)) {
+            const bytes = batch.reduce((sum, chunk) => sum + chunk.length, 0);
+            written += bytes;
+            if (written > size) throw new DigestMismatchError(digest, undefined, { expected: size, actual: written }, subject);
+            await writing;
+            writing = writeAll(handle, batch, bytes).then(() => onBytes?.(bytes));
+            writing.catch(() => undefined); // awaited above or below; not an unhandled rejection meanwhile
+          }
+        } finally {
+          await writing; // also after a failure: the file is closed only when no write uses it
         }
       };
       // A stream made by createDigestVerifier for this digest checks itself; anything else is hashed here.
       if (verifiedDigestOf(input) === digest) await pipeline(input, sink);
       else await pipeline(input, createDigestVerifier(digest, size, subject), sink);
       if (written !== size) throw new DigestMismatchError(digest, digest, { expected: size, actual: written }, subject);
-      await handle.sync();
+      // The content (and the size it needs to be read back) is on disk before the name says it is complete.
+      await handle.datasync();
       await handle.close();
       closed = true;
       const path = this.blobPath(digest);
-      await mkdir(dirname(path), { recursive: true });
+      if (!this.blobDirs.has(dirname(path))) {
+        await mkdir(dirname(path), { recursive: true });
+        this.blobDirs.add(dirname(path));
+      }
       await rename(temp, path);
+      this.stored.set(digest, size);
     } catch (err) {
       if (!closed) await handle.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
@@ -334,7 +355,7 @@ export class OciLayoutStore implements ImageStore {
     }
     const needed = parsed.kind === 'index' ? parsed.manifests : [parsed.config, ...parsed.layers.filter((l) => l.urls === undefined)];
     for (const d of needed) {
-      const size = await this.fileSize(d.digest);
+      const size = this.stored.get(d.digest) === d.size ? d.size : await this.fileSize(d.digest);
       if (size !== d.size) {
         const what = parsed.kind === 'index' ? 'manifest' : 'blob';
         throw new OlmMirrorError('input', size === undefined
@@ -382,6 +403,26 @@ export class OciLayoutStore implements ImageStore {
     }
     return children;
   }
+}
+
+/**
+ * The chunks of a stream (about 64 KiB each from a socket or a file) gathered into groups of about
+ * IO_CHUNK_BYTES, so a blob takes a few writes instead of one per chunk: the `for await` and the
+ * write's round trip to the thread pool are what a mirror to disk spends its time on, not the bytes.
+ */
+async function* batched(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer[]> {
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    batch.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= IO_CHUNK_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
 
 function display(ref: ImageReference): string {
