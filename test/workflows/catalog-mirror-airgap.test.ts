@@ -116,6 +116,16 @@ test('to disk, source stopped, folder moved, from disk: the same manifests, ever
   }
   const rows = await sqliteLine(join(extract, 'bundles.db'), "select count(*) as n from related_image where operatorbundle_name like 'gap-operator.v1.1%';");
   assert.match(rows, /n = 3/);
+
+  // The far side may mirror less than it carried: a selection there rebuilds the catalog from the folder.
+  const pinnedManifests = join(dir, 'manifests-far-pinned');
+  const pinned = await olmMirror(['catalog', 'mirror', `file://${moved}`, `${far.host}/pinned`, '--insecure', '--max-version', 'gap-operator=1.0.0',
+    '--to-manifests', pinnedManifests], dir);
+  assert.equal(pinned.code, 0, transcript(pinned));
+  const pinnedLines = readMappingFile(pinnedManifests);
+  assert.deepEqual(pinnedLines.map((l) => l.source).sort(), directLines.filter((l) => /\/gap\/(operator|operand)@/.test(l.source)).map((l) => l.source).sort());
+  for (const { source: src, target } of pinnedLines) assert.equal(await remoteDigest(far, target), sourceDigests.get(src), `${target} holds ${src}`);
+  assert.ok(await remoteDigest(far, `${far.host}/pinned/gap-gap-index:v1`), 'the rebuilt catalog is there');
 });
 
 test('archive segments: none over the size; carried alone they import; v2 carries only its new blobs and completes the v1 import', async () => {
