@@ -34,7 +34,6 @@ export * from './config/imageset.js';
 export * from './catalog/image/pull.js';
 export * from './catalog/image/build.js';
 export * from './catalog/image/extract.js';
-export * from './cluster/mapping.js';
 export * from './cluster/catalog-source.js';
 export * from './cluster/icsp.js';
 export * from './cluster/idms.js';

@@ -4,7 +4,7 @@
 // (the API server rejects objects that are too big).
 import { Buffer } from 'node:buffer';
 import { formatReference, type ImageReference } from '../reference/reference.js';
-import type { MappingEntry } from './mapping.js';
+import type { Mapping } from '../mirror/mapping.js';
 import { resourceNameFrom } from './names.js';
 import { toYaml } from './yaml.js';
 
@@ -28,7 +28,7 @@ export interface MirrorRule {
 export interface MirrorSetOptions {
   /** The catalog's repository name, e.g. `redhat-operators` or `redhat/redhat-operator-index`. */
   catalogName: string;
-  mappings: readonly MappingEntry[];
+  mappings: readonly Mapping[];
   scope: MirrorScope;
   /** Maximum bytes of each serialised object, 1..MAX_MIRROR_SET_SIZE. */
   maxSize: number;
@@ -69,11 +69,11 @@ export function pullKindOf(source: ImageReference): PullKind {
  * Rules for the sources pulled by `pulls`, sorted by source with sorted, distinct mirrors; the
  * sources of the other pull kind in `skipped`, deduplicated and sorted.
  */
-export function mirrorRules(mappings: readonly MappingEntry[], scope: MirrorScope, pulls: PullKind)
+export function mirrorRules(mappings: readonly Mapping[], scope: MirrorScope, pulls: PullKind)
   : { rules: MirrorRule[]; skipped: ImageReference[] } {
   const mirrorsBySource = new Map<string, Set<string>>();
   const skipped = new Map<string, ImageReference>();
-  for (const { source, target } of mappings) {
+  for (const { source, destination: target } of mappings) {
     if (pullKindOf(source) !== pulls) {
       skipped.set(formatReference(source), source);
       continue;
@@ -136,6 +136,6 @@ function ruleSize(rule: MirrorRule): number {
 }
 
 /** The sources referenced by tag only, deduplicated and sorted: what ImageContentSourcePolicy and ImageDigestMirrorSet leave out. */
-export function tagOnlySources(mappings: readonly MappingEntry[]): ImageReference[] {
+export function tagOnlySources(mappings: readonly Mapping[]): ImageReference[] {
   return mirrorRules(mappings, 'repository', 'digest').skipped;
 }

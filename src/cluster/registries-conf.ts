@@ -4,7 +4,7 @@
 // ImageDigestMirrorSet holds), `"tag-only"` for the sources referenced by tag only (ImageTagMirrorSet).
 // `mirror-by-digest-only` is never set: containers/image refuses it beside a per-mirror pull-from-mirror.
 import { compareCodeUnits } from '../util/compare.js';
-import type { MappingEntry } from './mapping.js';
+import type { Mapping } from '../mirror/mapping.js';
 import { mirrorRules, type PullKind } from './mirror-sets.js';
 
 /** The pulls a mirror serves, in the words of containers-registries.conf(5). */
@@ -23,7 +23,7 @@ interface Mirror {
 }
 
 /** The file's text, sorted by source, then mirror location and pull kind; '' when there is no mapping. */
-export function registriesConf(mappings: readonly MappingEntry[]): string {
+export function registriesConf(mappings: readonly Mapping[]): string {
   const mirrorsBySource = new Map<string, Mirror[]>();
   for (const pulls of ['digest', 'tag'] as const) {
     for (const { source, mirrors } of mirrorRules(mappings, 'repository', pulls).rules) {

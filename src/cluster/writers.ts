@@ -5,7 +5,7 @@ import { clusterCatalogYaml, MAX_CLUSTER_CATALOG_NAME_LENGTH } from './cluster-c
 import { imageContentSourcePolicies } from './icsp.js';
 import { imageDigestMirrorSets } from './idms.js';
 import { imageTagMirrorSets } from './itms.js';
-import { formatMappingFile, type MappingEntry } from './mapping.js';
+import { formatMappingFile, type Mapping } from '../mirror/mapping.js';
 import type { MirrorScope, MirrorSetOptions } from './mirror-sets.js';
 import { resourceNameFrom } from './names.js';
 import { registriesConf } from './registries-conf.js';
@@ -17,7 +17,7 @@ export interface ManifestsContent {
   /** The mirrored catalog: its image as mapping.txt names it (by the source's tag), and the digest it was read and
    * mirrored by (a manifest list's own digest when it is one). Absent for images that belong to no catalog. */
   catalog?: { target: ImageReference; digest: string };
-  mappings: readonly MappingEntry[];
+  mappings: readonly Mapping[];
   /** For the mirror sets (ICSP, IDMS, ITMS): --icsp-scope. */
   scope: MirrorScope;
   /** For the mirror sets: the maximum bytes of each object (--max-icsp-size). */

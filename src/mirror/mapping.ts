@@ -1,4 +1,5 @@
-// Mapping files and arguments for `image mirror`: which source image goes to which destination(s).
+// mapping.txt, read and written: which source image goes to which destination(s), for `image mirror`
+// (files and arguments) and as `catalog mirror` writes it.
 // Format (compatible with oc): `#` starts a comment, blank lines are skipped, each line is
 // `SRC=DST [SRC=DST...]` or `SRC DST [DST...]`; ours accepts any whitespace between fields.
 import { quoted } from '../util/quote.js';
@@ -13,6 +14,14 @@ export interface Mapping {
   readonly destination: ImageReference;
   /** Where the mapping was written, for messages: `mapping.txt, line 7` or `arguments`. */
   readonly origin: string;
+  /** The source as oc writes it in mapping.txt (e.g. `index.docker.io/...` kept), when it was named from a catalog's text. */
+  readonly sourceText?: string;
+}
+
+/** mapping.txt: `SRC=DST` lines, deduplicated and sorted (code-unit order), with a trailing newline; '' when empty. */
+export function formatMappingFile(mappings: readonly Pick<Mapping, 'source' | 'destination' | 'sourceText'>[]): string {
+  const lines = new Set(mappings.map((m) => `${m.sourceText ?? formatReference(m.source)}=${formatReference(m.destination)}`));
+  return [...lines].sort().map((line) => `${line}\n`).join('');
 }
 
 /** `SRC -> DST`: how messages name a mapped image. */

@@ -1,11 +1,10 @@
 // The run report (`--report FILE`): what happened to every image, for scripts and for the record.
 // Failed images are also written as a mapping file, so `image mirror -f` can retry just them.
 import { rename, writeFile } from 'node:fs/promises';
-import { formatMappingFile } from '../cluster/mapping.js';
 import { formatReference } from '../reference/reference.js';
 import { countAttachments, type AttachmentKind, type AttachmentMark } from './attachments.js';
 import type { MirrorResult } from './execute.js';
-import type { Mapping } from './mapping.js';
+import { formatMappingFile, type Mapping } from './mapping.js';
 import { manifestsToPush, type Plan, type PlannedBlob, type PlannedImage } from './plan.js';
 
 /** mirrored: pushed or tagged; present: the destination already was this image; planned: a dry run. */
@@ -152,7 +151,7 @@ export async function writeRunReport(path: string, report: RunReport, mappings: 
   const written = { ...report };
   if (retry.length > 0) {
     const mappingPath = failedMappingPath(path);
-    await writeAtomically(mappingPath, formatMappingFile(retry.map((m) => ({ source: m.source, target: m.destination }))));
+    await writeAtomically(mappingPath, formatMappingFile(retry));
     written.failedMapping = mappingPath;
   }
   await writeAtomically(path, `${JSON.stringify(written, null, 2)}\n`);

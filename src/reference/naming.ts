@@ -93,7 +93,7 @@ const DEFAULT_TAG = 'latest';
 export interface MirrorMapping {
   /** The image to copy; `:latest` when the catalog names neither tag nor digest. */
   readonly source: ImageReference;
-  readonly target: ImageReference;
+  readonly destination: ImageReference;
   /** The left side of the mapping.txt line, exactly as oc writes it. */
   readonly sourceText: string;
 }
@@ -113,7 +113,7 @@ export function mirrorMapping(image: string, dest: MirrorDestination, maxCompone
   const path = `${written || DEFAULT_REGISTRY}/${parsed.repository}`;
   const sourceText = parsed.digest !== undefined ? `${path}@${parsed.digest}` : `${path}:${source.tag!}`;
   const hashed = isDockerHub(written) ? `${written}/${parsed.repository}@${parsed.digest}` : image;
-  return { source, target: mirrorTarget(source, dest, maxComponents, hashed), sourceText };
+  return { source, destination: mirrorTarget(source, dest, maxComponents, hashed), sourceText };
 }
 
 /** The registry part of `image` as library-go reads it (a first component with `.` or `:`, or `localhost`), '' when none. */

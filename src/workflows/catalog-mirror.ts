@@ -15,7 +15,6 @@ import { rebuildCatalogImage, type RebuiltCatalogImage } from '../catalog/image/
 import { bundlesWithImage, catalogImages, type Catalog } from '../catalog/model.js';
 import type { BlockedImage } from '../config/imageset.js';
 import { openCatalog } from '../catalog/open.js';
-import type { MappingEntry } from '../cluster/mapping.js';
 import { tagOnlySources, type MirrorScope } from '../cluster/mirror-sets.js';
 import { RESOURCE_WRITERS, type ManifestsContent } from '../cluster/writers.js';
 import type { Mapping } from '../mirror/mapping.js';
@@ -113,7 +112,7 @@ export interface CatalogMirrorOutcome {
   manifestsDir?: string;
   /** The mirrored catalog image, as written into catalogSource.yaml. */
   catalogTarget: ImageReference;
-  mappings: MappingEntry[];
+  mappings: Mapping[];
   /** Images of the catalog that are no valid reference: reported, never mirrored. */
   invalidImages: { image: string; reason: string }[];
   /** Undefined with manifestsOnly. */
@@ -125,15 +124,16 @@ export interface CatalogMirrorOutcome {
 
 /** Every image the catalog references plus the catalog image itself, each with its target (oc's naming). */
 export function catalogMappings(catalogRef: ImageReference, images: readonly string[], dest: MirrorDestination, maxComponents: number)
-  : { mappings: MappingEntry[]; invalid: { image: string; reason: string }[] } {
-  const mappings: MappingEntry[] = [{ source: catalogRef, target: mirrorTarget(catalogRef, dest, maxComponents) }];
+  : { mappings: Mapping[]; invalid: { image: string; reason: string }[] } {
+  const origin = `catalog ${formatReference(catalogRef)}`;
+  const mappings: Mapping[] = [{ source: catalogRef, destination: mirrorTarget(catalogRef, dest, maxComponents), origin }];
   // Different spellings of one image (`quay.io/a/b:1`, `docker.io/x` and `x`) are mirrored once.
   const seen = new Set([formatReference(catalogRef)]);
   const invalid: { image: string; reason: string }[] = [];
   for (const image of images) {
-    let entry: MappingEntry;
+    let entry: Mapping;
     try {
-      entry = mirrorMapping(image, dest, maxComponents);
+      entry = { ...mirrorMapping(image, dest, maxComponents), origin };
     } catch (err) {
       // One unusable image (bad reference, target name too long) is reported; the others are mirrored.
       invalid.push({ image, reason: (err as Error).message });
@@ -150,14 +150,14 @@ export function catalogMappings(catalogRef: ImageReference, images: readonly str
  * Targets that several sources map to. oc's naming drops the source registry and joins deep paths,
  * so `quay.io/ns/app:1` and `registry.example.com/ns/app:1` both become `DEST/ns-app:1`.
  */
-export function sharedTargets(mappings: readonly MappingEntry[]): { target: ImageReference; sources: ImageReference[] }[] {
-  const byTarget = new Map<string, MappingEntry[]>();
+export function sharedTargets(mappings: readonly Mapping[]): { target: ImageReference; sources: ImageReference[] }[] {
+  const byTarget = new Map<string, Mapping[]>();
   for (const m of mappings) {
-    const key = formatReference(m.target);
+    const key = formatReference(m.destination);
     byTarget.set(key, [...(byTarget.get(key) ?? []), m]);
   }
   return [...byTarget.values()].filter((group) => group.length > 1)
-    .map((group) => ({ target: group[0]!.target, sources: group.map((m) => m.source) }));
+    .map((group) => ({ target: group[0]!.destination, sources: group.map((m) => m.source) }));
 }
 
 /** An absolute in-image path, normalised (`/` for the root); only paths inside the image are accepted. */
@@ -284,7 +284,7 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   const readCatalog = { ...catalogRef, digest: catalogDigest };
   // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
   const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);
-  const catalogTarget = rebuilt === undefined ? named.mappings[0]!.target : rebuiltTarget(named.mappings[0]!.target, dest!, opts);
+  const catalogTarget = rebuilt === undefined ? named.mappings[0]!.destination : rebuiltTarget(named.mappings[0]!.destination, dest!, opts);
   const mappings = rebuilt === undefined ? named.mappings : named.mappings.slice(1);
   if (dest !== undefined) for (const shared of sharedTargets(named.mappings)) emit({ type: 'shared-target', ...shared });
 
@@ -303,7 +303,7 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   const origin = `catalog ${formatReference(catalogRef)}`;
   const mirrorMappings: Mapping[] = [
     ...(rebuilt === undefined ? [] : [{ source: rebuilt.ref, destination: catalogTarget, origin: `filtered ${origin}` }]),
-    ...mappings.map((m) => ({ source: m.source === catalogRef ? readCatalog : m.source, destination: m.target, origin })),
+    ...mappings.map((m) => (m.source === catalogRef ? { ...m, source: readCatalog } : m)),
   ];
   return {
     outcome: { catalog: kept, pulled, manifestsDir, catalogTarget, mappings, invalidImages: named.invalid, filter, rebuilt: rebuilt?.ref },

@@ -5,7 +5,6 @@
 import { join, resolve } from 'node:path';
 import { writeManifestsDir } from './catalog-mirror.js';
 import type { ImageSetConfiguration } from '../config/imageset.js';
-import type { MappingEntry } from '../cluster/mapping.js';
 import { OlmMirrorError } from '../errors.js';
 import type { Mapping } from '../mirror/mapping.js';
 import { ProgressReporter } from '../mirror/progress.js';
@@ -71,7 +70,7 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
       await writeManifestsDir(additionalManifestsDir, {
         name: 'additional-images', mappings: additional, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
       }, out.stderr);
-      mappings.push(...additional.map((m) => ({ source: m.source, destination: m.target, origin: 'additionalImages' })));
+      mappings.push(...additional);
     }
     const outcome: ImageSetMirrorOutcome = { catalogs, additionalManifestsDir };
     // The extracted catalogs stay (their paths were printed), whatever the copy does.
@@ -84,8 +83,8 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
 
 /** Targets of the additional images (oc's naming), leaving out the blocked ones. */
 function additionalMappings(config: ImageSetConfiguration, dest: ReturnType<typeof parseMirrorDestination>, maxComponents: number,
-  onBlocked: (image: string, pattern: string) => void): MappingEntry[] {
-  const entries: MappingEntry[] = [];
+  onBlocked: (image: string, pattern: string) => void): Mapping[] {
+  const entries: Mapping[] = [];
   for (const image of config.additionalImages) {
     const hit = config.blockedImages.find((b) => b.pattern.test(image));
     if (hit) {
@@ -93,7 +92,7 @@ function additionalMappings(config: ImageSetConfiguration, dest: ReturnType<type
       continue;
     }
     const source = parseReference(image);
-    entries.push({ source, target: mirrorTarget(source, dest, maxComponents) });
+    entries.push({ source, destination: mirrorTarget(source, dest, maxComponents), origin: 'mirror.additionalImages' });
   }
   return entries;
 }

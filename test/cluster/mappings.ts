@@ -1,5 +1,5 @@
 // Mappings as `catalog mirror` makes them, for the tests of the resource writers.
-import type { MappingEntry } from '../../src/cluster/mapping.js';
+import type { Mapping } from '../../src/mirror/mapping.js';
 import { mirrorTarget, parseMirrorDestination } from '../../src/reference/naming.js';
 import { parseReference } from '../../src/reference/reference.js';
 
@@ -7,10 +7,10 @@ import { parseReference } from '../../src/reference/reference.js';
 export const digest = (i: number): string => `sha256:${i.toString(16).padStart(64, '0')}`;
 
 /** Each source mapped to oc's target name under `dest` (mount(source, dest, 2)). */
-export function catalogMappings(sources: readonly string[], dest = 'host:5000/olm'): MappingEntry[] {
+export function catalogMappings(sources: readonly string[], dest = 'host:5000/olm'): Mapping[] {
   const d = parseMirrorDestination(dest);
   return sources.map((s) => {
     const source = parseReference(s);
-    return { source, target: mirrorTarget(source, d, 2) };
+    return { source, origin: 'test', destination: mirrorTarget(source, d, 2) };
   });
 }

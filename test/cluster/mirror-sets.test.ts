@@ -143,8 +143,8 @@ for (const k of KINDS) {
   test(`${k.kind}: a source mirrored to several places lists every mirror once`, () => {
     const from = parseReference(source('quay.io/a/img', 1));
     const result = k.generate({ ...base, mappings: [
-      { source: from, target: parseReference('m2.io/a/img:x') }, { source: from, target: parseReference('m1.io/a/img:x') },
-      { source: from, target: parseReference('m2.io/a/img:y') },
+      { source: from, origin: 'test', destination: parseReference('m2.io/a/img:x') }, { source: from, origin: 'test', destination: parseReference('m1.io/a/img:x') },
+      { source: from, origin: 'test', destination: parseReference('m2.io/a/img:y') },
     ] });
     assert.deepStrictEqual(objects(result)[0].spec[k.listField], [{ mirrors: ['m1.io/a/img', 'm2.io/a/img'], source: 'quay.io/a/img' }]);
   });

@@ -65,8 +65,8 @@ test('a repository with digest and tag sources gets one mirror entry per pull ki
   const source = (s: string) => parseReference(s);
   const text = registriesConf([
     ...mappings([`quay.io/a/img@${digest(1)}`, 'quay.io/a/img:v1', `quay.io/a/img@${digest(2)}`, 'quay.io/a/img:v2']),
-    { source: source(`quay.io/b/img@${digest(3)}`), target: parseReference('m2.io/b/img:x') },
-    { source: source(`quay.io/b/img@${digest(4)}`), target: parseReference('m1.io/b/img:y') },
+    { source: source(`quay.io/b/img@${digest(3)}`), destination: parseReference('m2.io/b/img:x'), origin: 'test' },
+    { source: source(`quay.io/b/img@${digest(4)}`), destination: parseReference('m1.io/b/img:y'), origin: 'test' },
   ]);
   assert.deepStrictEqual(registries(text).map((r) => [r.prefix, r.mirror]), [
     ['quay.io/a/img', [

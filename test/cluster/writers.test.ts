@@ -9,7 +9,7 @@ const DIGEST = `sha256:${'c0ffee'.repeat(10)}abcd`;
 
 function content(sources: string[]): ManifestsContent {
   const mappings = catalogMappings(['registry.example.com/team/acme-index:v4.14', ...sources], 'mirror.example.com:5000/olm');
-  return { name: 'acme-index', catalog: { target: mappings[0]!.target, digest: DIGEST }, mappings, scope: 'repository', maxSize: 250_000 };
+  return { name: 'acme-index', catalog: { target: mappings[0]!.destination, digest: DIGEST }, mappings, scope: 'repository', maxSize: 250_000 };
 }
 
 const produced = (c: ManifestsContent) =>

@@ -57,7 +57,7 @@ test('an ImageReference with a docker.io digest hashes its form with the registr
 describe('mirrorMapping names catalog images as oc writes them in mapping.txt', () => {
   const line = (image: string, dest = 'host:5000/olm', max = 2): string => {
     const m = mirrorMapping(image, parseMirrorDestination(dest), max);
-    return `${m.sourceText}=${formatReference(m.target)}`;
+    return `${m.sourceText}=${formatReference(m.destination)}`;
   };
   const DIGEST = `sha256:${'e'.repeat(64)}`;
 
