@@ -6,15 +6,10 @@
 // scalars (yes/on/0777 ...); timestamps and sexagesimal numbers stay strings, as they do when upstream
 // decodes into JSON, and a repeated mapping key keeps its last value (go-yaml v2's non-strict decoding).
 import yaml from 'js-yaml';
-import { OlmMirrorError } from '../errors.js';
 import { isPlainObject } from '../util/guards.js';
 
-/** A problem in a catalog's content; the message names the file (and line:column when known). */
-export class CatalogError extends OlmMirrorError {
-  constructor(message: string) {
-    super('input', message);
-  }
-}
+export { CatalogError } from './errors.js';
+import { CatalogError } from './errors.js';
 
 /** A wrong value under a mapping key: the reader that has the file's text adds the key's line to `detail`. */
 export class FieldError extends CatalogError {

@@ -2,7 +2,7 @@
 // catalogs): what the readers produce, what the SQLite writer stores, what `catalog mirror` walks.
 
 /** Thrown by every catalog reader and writer; the message names the file (and line when known). */
-export { CatalogError } from './documents.js';
+export { CatalogError } from './errors.js';
 
 /** An image a bundle needs at run time (operator, operands), as listed by the bundle. */
 export interface RelatedImage {

@@ -3,12 +3,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { buildCatalogImage, parsePlatform } from '../catalog/image/build.js';
-import { loadPackageManifestFolder, skippedPackagesMessage, type PackageManifestsLoad } from '../catalog/packagemanifest/index.js';
-import { writeCatalogDatabase } from '../catalog/sqlite/index.js';
+import type { PackageManifestsLoad } from '../catalog/packagemanifest/index.js';
 import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../reference/reference.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
 import { makeTempDir } from '../util/temp.js';
 import { addRegistryFlags, clientOptionsFrom, ExitCode, UsageError, type RegistryFlags } from './common.js';
 
@@ -57,13 +53,17 @@ export function catalogBuildCommand(): Command {
 
 /** Returns the exit code: 1 when a permissive build left packages out (what loaded is written all the same). */
 export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): Promise<number> {
-  const { target, platforms } = checkFlags(flags);
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const [{ buildCatalogImage, parsePlatform }, { loadPackageManifestFolder, skippedPackagesMessage }, { writeCatalogDatabase }, { RegistryClient }, { RegistryStores }] =
+    await Promise.all([import('../catalog/image/build.js'), import('../catalog/packagemanifest/index.js'), import('../catalog/sqlite/index.js'),
+      import('../registry/client.js'), import('../transport/registry.js')]);
+  const { target, platforms } = checkFlags(flags, parsePlatform);
   // Bad credential or CA files, or no folder to read, are found before anything is written.
   const clientOptions = target === undefined ? undefined : await clientOptionsFrom(flags);
   await requireFolder(flags.fromDir);
   // The manifests are read again bundle by bundle while the database is written, never all at once.
   const load = await loadPackageManifestFolder(flags.fromDir, { permissive: flags.permissive ?? false, manifests: false });
-  report(load, stderr);
+  report(load, skippedPackagesMessage, stderr);
   const write = (dbPath: string): void => writeCatalogDatabase(load.catalog, dbPath, { manifestsOf: load.manifestsOf });
 
   if (flags.toDb !== undefined) {
@@ -86,7 +86,7 @@ export async function runCatalogBuild(flags: CatalogBuildFlags, stdout: NodeJS.W
   return load.errors.length > 0 ? ExitCode.Failed : ExitCode.Ok;
 }
 
-function report(load: PackageManifestsLoad, stderr: NodeJS.WritableStream): void {
+function report(load: PackageManifestsLoad, skippedPackagesMessage: (packages: PackageManifestsLoad['skippedPackages']) => string, stderr: NodeJS.WritableStream): void {
   for (const warning of load.warnings) stderr.write(`warning: ${warning}\n`);
   for (const error of load.errors) stderr.write(`error: ${error}\n`);
   if (load.skippedPackages.length > 0) stderr.write(`error: ${skippedPackagesMessage(load.skippedPackages)}\n`);
@@ -101,7 +101,7 @@ async function requireFolder(dir: string): Promise<void> {
 }
 
 /** Everything that can be wrong with the flags, found before any work is done. */
-function checkFlags(flags: CatalogBuildFlags): { target?: ImageReference; platforms?: string[] } {
+function checkFlags(flags: CatalogBuildFlags, parsePlatform: (value: string) => unknown): { target?: ImageReference; platforms?: string[] } {
   if (flags.toDb === undefined && flags.to === undefined) throw new UsageError('nothing to do: give --to-db FILE, --to IMAGE, or both');
   if (flags.platform !== undefined && flags.to === undefined) throw new UsageError('--platform only applies to the image of --to');
   let target: ImageReference | undefined;

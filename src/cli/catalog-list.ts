@@ -2,17 +2,13 @@
 // images), from a catalog image, an SQLite database, a file-based catalog or package manifests.
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { DEFAULT_CATALOG_PLATFORM, pullCatalogImage } from '../catalog/image/pull.js';
-import { filterCatalog } from '../catalog/filter/index.js';
+import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/labels.js';
 import {
   formatTable, listBundles, listImages, listPackages,
   type BundleRow, type ImageRow, type ListingFilter, type PackageRow,
 } from '../catalog/listing.js';
 import type { Catalog } from '../catalog/model.js';
-import { openCatalog } from '../catalog/open.js';
 import { InvalidReferenceError, parseReference } from '../reference/reference.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
 import { makeTempDir } from '../util/temp.js';
 import { addExtractionFlag, addRegistryFlags, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
@@ -78,6 +74,7 @@ export async function runCatalogList(src: string, flags: CatalogListFlags, stdou
     stdout.write(`${render(catalog, filter, flags)}\n`);
     return;
   }
+  const { filterCatalog } = await import('../catalog/filter/index.js');
   const result = filterCatalog(catalog, selection);
   for (const note of result.notes) stderr.write(`note: ${note}\n`);
   for (const warning of result.warnings) stderr.write(`warning: ${warning}\n`);
@@ -118,6 +115,8 @@ function imagesTable(rows: ImageRow[]): string {
 }
 
 async function loadCatalog(src: string, flags: CatalogListFlags): Promise<{ catalog: Catalog; errors: readonly string[] }> {
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const { openCatalog } = await import('../catalog/open.js');
   // Listing needs no CSV or bundle manifests: leave them unread.
   if (existsSync(src)) return openCatalog(src, { manifests: false, permissive: flags.permissive ?? false });
   let ref;
@@ -129,6 +128,8 @@ async function loadCatalog(src: string, flags: CatalogListFlags): Promise<{ cata
     }
     throw err;
   }
+  const [{ pullCatalogImage }, { RegistryClient }, { RegistryStores }] =
+    await Promise.all([import('../catalog/image/pull.js'), import('../registry/client.js'), import('../transport/registry.js')]);
   const client = new RegistryClient(await clientOptionsFrom(flags));
   const workDir = await makeTempDir('olm-mirror-list-');
   try {

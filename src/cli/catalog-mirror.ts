@@ -1,15 +1,13 @@
 // `olm-mirror catalog mirror SRC DEST`: flags -> mirrorCatalog -> exit code.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
-import { MAX_MIRROR_SET_SIZE, type MirrorScope } from '../cluster/mirror-sets.js';
+import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/labels.js';
+import { MAX_MIRROR_SET_SIZE } from '../cluster/names.js';
+import type { MirrorScope } from '../cluster/mirror-sets.js';
+import type { CatalogMirrorEvent, CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import { parseMirrorDestination, validateMaxComponents } from '../reference/naming.js';
 import { formatReference, parseReference } from '../reference/reference.js';
-import { loadSignatureKey } from '../mirror/signatures.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
-import { diskLocation } from '../transport/resolve.js';
-import { mirrorCatalog, type CatalogMirrorEvent, type CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
+import { diskLocation } from '../transport/location.js';
 import { addSelectionFlags, formatFilterResult, SELECTION_HELP, selectionFromFlags, type SelectionFlags } from './selection.js';
 import {
   addExtractionFlag, addRegistryFlags, addReportFlag, addSignatureFlags, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, UsageError, type RegistryFlags,
@@ -142,6 +140,11 @@ function pathMappingFrom(path: string | undefined): { extractFrom?: string; extr
 }
 
 export async function runCatalogMirror(src: string, dest: string, flags: CatalogMirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const { loadSignatureKey } = await import('../mirror/signatures.js');
+  const { RegistryClient } = await import('../registry/client.js');
+  const { RegistryStores } = await import('../transport/registry.js');
+  const { mirrorCatalog } = await import('../workflows/catalog-mirror.js');
   const { extractFrom, extractDir } = pathMappingFrom(flags.path);
   try {
     if (diskLocation(src) === undefined) parseReference(src);

@@ -3,12 +3,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CredentialStore } from '../auth/credentials.js';
-import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/extract.js';
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../catalog/image/labels.js';
 import { OlmMirrorError } from '../errors.js';
 import { parseArchiveSize } from '../transport/archive/format.js';
 import { parseSize } from '../util/size.js';
 import type { RegistryClientOptions } from '../registry/client.js';
-import { CertificateAuthorityError, readCertificateAuthority } from '../registry/transport.js';
+import { CertificateAuthorityError, readCertificateAuthority } from '../registry/certificates.js';
 
 export { ExitCode } from '../errors.js';
 

@@ -2,10 +2,6 @@
 import { Command, Option } from 'commander';
 import { mappingsFromArgs, mergeMappings, readMappingFiles, type Mapping } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
-import { loadSignatureKey } from '../mirror/signatures.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
-import { mirrorImages } from '../workflows/image-mirror.js';
 import { addRegistryFlags, addReportFlag, addSignatureFlags, archiveSizeArgument, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface ImageMirrorFlags extends RegistryFlags {
@@ -86,6 +82,11 @@ export function imageMirrorCommand(): Command {
 
 /** The command without commander: usable from tests and other commands. Returns the exit code. */
 export async function runImageMirror(args: string[], flags: ImageMirrorFlags, streams: ProgressStreams): Promise<number> {
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const { loadSignatureKey } = await import('../mirror/signatures.js');
+  const { RegistryClient } = await import('../registry/client.js');
+  const { RegistryStores } = await import('../transport/registry.js');
+  const { mirrorImages } = await import('../workflows/image-mirror.js');
   const filterByOs = compileFilter(flags.filterByOs);
   const mappings = await readMappings(args, flags.filename ?? []);
   if (mappings.length === 0) throw new UsageError('nothing to mirror: give SRC DST [DST...], SRC=DST pairs, or -f FILE');

@@ -1,13 +1,8 @@
 // `olm-mirror mirror -c imageset.yaml DEST`: flags -> mirrorImageSet -> exit code.
 import { Command, Option } from 'commander';
-import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/pull.js';
-import { loadImageSetConfiguration } from '../config/imageset.js';
+import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/labels.js';
 import { ProgressReporter } from '../mirror/progress.js';
-import { loadSignatureKey } from '../mirror/signatures.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
 import type { CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
-import { mirrorImageSet } from '../workflows/imageset-mirror.js';
 import { parseMaxComponents, printEvent } from './catalog-mirror.js';
 import { addRegistryFlags, addReportFlag, addSignatureFlags, clientOptionsFrom, ExitCode, regexArgument, type RegistryFlags } from './common.js';
 
@@ -64,6 +59,12 @@ export function mirrorCommand(): Command {
 }
 
 export async function runMirrorCommand(dest: string, flags: MirrorFlags, streams: CatalogMirrorStreams): Promise<number> {
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const { loadImageSetConfiguration } = await import('../config/imageset.js');
+  const { loadSignatureKey } = await import('../mirror/signatures.js');
+  const { RegistryClient } = await import('../registry/client.js');
+  const { RegistryStores } = await import('../transport/registry.js');
+  const { mirrorImageSet } = await import('../workflows/imageset-mirror.js');
   const config = await loadImageSetConfiguration(flags.config);
   const verifySignatures = flags.verifySignatures === undefined ? undefined : await loadSignatureKey(flags.verifySignatures);
   const reporter = new ProgressReporter(streams);

@@ -6,7 +6,6 @@ import type { FilterResult } from '../catalog/filter/index.js';
 import { formatTable, listKept, type KeptRow } from '../catalog/listing.js';
 import { catalogImages } from '../catalog/model.js';
 import type { CatalogSelection, ChannelSelection, PackageSelection } from '../catalog/filter/selection.js';
-import { loadImageSetConfiguration } from '../config/imageset.js';
 import { collect, UsageError } from './common.js';
 
 export interface SelectionFlags {
@@ -107,6 +106,7 @@ export async function selectionFromFlags(src: string, flags: SelectionFlags): Pr
 const selectionKeys = new Set(['package', 'channel', 'minVersion', 'maxVersion', 'defaultChannel', 'full', 'skipDependencies']);
 
 async function selectionFromConfig(src: string, file: string): Promise<CatalogSelection> {
+  const { loadImageSetConfiguration } = await import('../config/imageset.js');
   const config = await loadImageSetConfiguration(file);
   const matching = config.operators.filter((op) => op.catalog === src);
   if (matching.length === 1) return matching[0]!.selection;

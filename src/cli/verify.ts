@@ -4,10 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { describeMapping, mergeMappings, readMappingFiles } from '../mirror/mapping.js';
 import { ProgressReporter, type ProgressStreams } from '../mirror/progress.js';
-import { runMirror } from '../mirror/run.js';
-import { describeCheck, verifyMirror, type VerifyResult } from '../mirror/verify.js';
-import { RegistryClient } from '../registry/client.js';
-import { RegistryStores } from '../transport/registry.js';
+import type { VerifyResult } from '../mirror/verify.js';
 import { addRegistryFlags, clientOptionsFrom, collect, ExitCode, regexArgument, UsageError, type RegistryFlags } from './common.js';
 
 export interface VerifyFlags extends RegistryFlags {
@@ -52,6 +49,12 @@ export function verifyCommand(): Command {
 }
 
 export async function runVerify(dir: string | undefined, flags: VerifyFlags, streams: ProgressStreams): Promise<number> {
+  // Loaded here, not at start-up: `--help` and the other commands never pay for them.
+  const { runMirror } = await import('../mirror/run.js');
+  const { describeCheck, verifyMirror } = await import('../mirror/verify.js');
+  const show = (result: VerifyResult) => print(result, describeCheck, streams);
+  const { RegistryClient } = await import('../registry/client.js');
+  const { RegistryStores } = await import('../transport/registry.js');
   const files = [...(flags.filename ?? []), ...(dir === undefined ? [] : [await mappingFileIn(dir)])];
   if (files.length === 0) throw new UsageError('nothing to verify: give a manifests directory or -f MAPPING_FILE');
   const mappings = mergeMappings(await readMappingFiles(files));
@@ -63,14 +66,14 @@ export async function runVerify(dir: string | undefined, flags: VerifyFlags, str
   const stores = new RegistryStores(client);
   try {
     let result = await verifyMirror(stores, mappings, options);
-    print(result, streams);
+    show(result);
     if (flags.repair && result.broken.length > 0) {
       const broken = result.broken.map((c) => c.mapping);
       streams.stderr.write(`info: repairing ${broken.length} image(s)\n`);
       // force: a deleted blob under a manifest that is still there is written again too.
       await runMirror(stores, broken, { ...options, force: true, continueOnError: true }, streams, reporter);
       result = await verifyMirror(stores, mappings, options);
-      print(result, streams);
+      show(result);
     }
     return result.broken.length + result.unreadable.length > 0 ? ExitCode.Failed : ExitCode.Ok;
   } finally {
@@ -85,7 +88,7 @@ async function mappingFileIn(dir: string): Promise<string> {
   return file;
 }
 
-function print(result: VerifyResult, streams: ProgressStreams): void {
+function print(result: VerifyResult, describeCheck: (c: VerifyResult['broken'][number]) => string[], streams: ProgressStreams): void {
   for (const check of result.broken) for (const line of describeCheck(check)) streams.stdout.write(`${line}\n`);
   for (const f of result.unreadable) streams.stderr.write(`error: ${describeMapping(f.mapping)}: cannot read the source: ${f.error.message}\n`);
   streams.stderr.write(`info: verified ${result.ok.length + result.broken.length + result.unreadable.length} image(s): `

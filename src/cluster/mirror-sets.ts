@@ -5,14 +5,13 @@
 import { Buffer } from 'node:buffer';
 import { formatReference, type ImageReference } from '../reference/reference.js';
 import type { Mapping } from '../mirror/mapping.js';
-import { resourceNameFrom } from './names.js';
+import { MAX_MIRROR_SET_SIZE, resourceNameFrom } from './names.js';
 import { toYaml } from './yaml.js';
 
 /** `repository`: one rule per source repository; `registry`: one rule per source registry. */
 export type MirrorScope = 'repository' | 'registry';
 
-/** oc's upper bound for --max-icsp-size. */
-export const MAX_MIRROR_SET_SIZE = 250_000;
+export { MAX_MIRROR_SET_SIZE } from './names.js';
 
 /**
  * Which pulls a kind's mirrors serve: `digest` (ICSP, IDMS) holds the sources pinned by digest,

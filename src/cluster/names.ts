@@ -25,3 +25,6 @@ export function resourceNameFrom(text: string, maxLength = MAX_NAME_LENGTH): str
   }
   return name;
 }
+
+/** oc's upper bound for --max-icsp-size. */
+export const MAX_MIRROR_SET_SIZE = 250_000;

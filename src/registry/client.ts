@@ -18,7 +18,8 @@ import { mountBlob, pushBlob, pushBlobBytes, type UploadOptions } from './upload
 export { AuthenticationError, BlobNotFoundError, ManifestNotFoundError, RegistryError, type RegistryErrorDetail } from './errors.js';
 export { DigestMismatchError } from '../manifest/digest.js';
 export type { ClientEvent } from './session.js';
-export { CertificateAuthorityError, DEFAULT_MIN_TRANSFER_RATE, SlowTransferError, type TransferRate } from './transport.js';
+export { DEFAULT_MIN_TRANSFER_RATE, SlowTransferError, type TransferRate } from './transport.js';
+export { CertificateAuthorityError } from './certificates.js';
 export type { FetchedManifest } from './manifests.js';
 
 export interface RegistryClientOptions {

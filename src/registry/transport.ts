@@ -1,9 +1,7 @@
 // HTTP plumbing: undici Pools per origin (keep-alive, bounded connections), TLS trust, timeouts.
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
-import { OlmMirrorError } from '../errors.js';
+import { readCertificateAuthority } from './certificates.js';
 
 export interface TransportOptions {
   insecure?: boolean;
@@ -145,35 +143,8 @@ export async function discard(res: HttpResponse): Promise<void> {
   await res.body.dump().catch(() => undefined);
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** A CA file that cannot be used (unreadable, or without a PEM certificate that parses): bad input, nothing done. */
-export class CertificateAuthorityError extends OlmMirrorError {
-  constructor(readonly file: string, readonly reason: string) {
-    super('usage', `certificate authority file ${file}: ${reason}`);
-  }
-}
-
-/** The PEM text of a CA bundle file, checked to hold certificates (Node would silently trust nothing from it otherwise). */
-export function readCertificateAuthority(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new CertificateAuthorityError(file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw new CertificateAuthorityError(file, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
-  blocks.forEach((block, i) => {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      throw new CertificateAuthorityError(file, `certificate ${i + 1} of ${blocks.length} cannot be read (${(err as Error).message})`);
-    }
-  });
-  return text;
-}
-
 export class Transport {
   private readonly pools = new Map<string, Pool>();
   private readonly connect: { ca?: string[]; rejectUnauthorized: boolean; timeout: number };

@@ -9,14 +9,7 @@ import { RECORD_FILE } from './archive/format.js';
 import { OciLayoutStore } from './oci-layout/store.js';
 import type { ImageStore, StoreResolver } from './store.js';
 
-const FILE_SCHEME = 'file://';
-
-/** The folder of a `file://DIR` location; undefined for anything else (a registry reference). */
-export function diskLocation(text: string): string | undefined {
-  if (!text.startsWith(FILE_SCHEME)) return undefined;
-  const dir = text.slice(FILE_SCHEME.length);
-  return dir === '' ? '.' : dir;
-}
+export { diskLocation } from './location.js';
 
 /** The store a folder holds: a layout when it has one (complete, the near side), else its archive segments. */
 export async function openDiskSource(dir: string): Promise<ImageStore> {

@@ -28,7 +28,8 @@ export interface ExtractOptions {
 }
 
 /** Far above any real catalog (the biggest are a few hundred MiB), far below what a decompression bomb writes. */
-export const DEFAULT_MAX_EXTRACT_BYTES = 4 * 1024 ** 3;
+export { DEFAULT_MAX_EXTRACT_BYTES } from './labels.js';
+import { DEFAULT_MAX_EXTRACT_BYTES } from './labels.js';
 /** What each entry counts besides its content, so that millions of empty files are bounded too. */
 const ENTRY_OVERHEAD_BYTES = 512;
 

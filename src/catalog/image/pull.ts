@@ -17,7 +17,8 @@ import { CONFIGS_LABEL, DATABASE_LABEL } from './labels.js';
 import { extractLayers, LayerExtractionError, normalizeInImagePath, type ExtractOptions } from './extract.js';
 import { compareCodeUnits } from '../../util/compare.js';
 
-export const DEFAULT_CATALOG_PLATFORM = 'linux/amd64';
+export { DEFAULT_CATALOG_PLATFORM } from './labels.js';
+import { DEFAULT_CATALOG_PLATFORM } from './labels.js';
 
 /** Where databases of unlabelled images usually are, in the order they are tried. */
 const WELL_KNOWN_DATABASE_PATHS = ['/bundles.db', '/database/index.db'];
