@@ -205,7 +205,7 @@ export async function mirrorCatalog(registries: StoreResolver, opts: CatalogMirr
     if (toDir !== undefined && !opts.dryRun) {
       await recordDiskCatalog(toDir, {
         catalog: formatReference(prepared.catalogRef), digest: prepared.catalogDigest, images: prepared.mirrorMappings.length,
-        mirroredAt: new Date().toISOString(),
+        mirroredAt: new Date().toISOString(), ...(prepared.filtered ? { filtered: prepared.filtered } : {}),
       });
       emit({ type: 'next-step', command: `olm-mirror catalog mirror file://${resolve(toDir)} DEST` });
     }
@@ -236,8 +236,10 @@ export interface PreparedCatalog {
   /** The run's stores, with the rebuilt catalog image's own store where there is one. */
   stores: StoreResolver;
   catalogRef: ImageReference;
-  /** The digest that was read. */
+  /** The digest that was read, or the rebuilt image's when the catalog was filtered. */
   catalogDigest: string;
+  /** Set when the catalog mirrored is a filtered, rebuilt one: how its target is named. */
+  filtered?: { targetCatalog?: string; targetTag?: string };
   /** Our temp folder holding the extracted catalog: removed if the run is interrupted, kept (call keep()) once it is through. */
   temp?: TempDir;
 }
@@ -259,10 +261,6 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   const name = catalogName(catalogRef);
 
   const selecting = opts.selection !== undefined || (opts.blockedImages?.length ?? 0) > 0;
-  if (selecting && toDir !== undefined) {
-    throw new OlmMirrorError('usage', 'filtering a catalog mirrored to disk is not supported yet: mirror the whole catalog to disk, '
-      + 'and filter on the far side (catalog mirror file://DIR DEST with the selection)');
-  }
   const extractDir = opts.extractDir ?? (toDir === undefined ? undefined : await freshCatalogDir(toDir));
   // Our temp folder goes when the run is interrupted or fails; it is kept (and named) once the run is through.
   const temp = extractDir === undefined ? await makeTempDir('olm-mirror-catalog-') : undefined;
@@ -284,8 +282,12 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   const readCatalog = { ...catalogRef, digest: catalogDigest };
   // A filtered catalog is a new image: it is no copy of the source's, so mapping.txt and the mirror sets leave it out.
   const rebuilt = filter === undefined ? undefined : await rebuildFiltered(stores.source(readCatalog), readCatalog, pulled, filter);
-  const catalogTarget = rebuilt === undefined ? named.mappings[0]!.destination : rebuiltTarget(named.mappings[0]!.destination, dest!, opts);
-  const mappings = rebuilt === undefined ? named.mappings : named.mappings.slice(1);
+  // A catalog filtered before it was carried across is the rebuilt image already: named and left out of mapping.txt as one.
+  const carriedFiltered = rebuilt === undefined ? fromDisk?.filtered : undefined;
+  const targets = { ...opts, targetCatalog: opts.targetCatalog ?? carriedFiltered?.targetCatalog, targetTag: opts.targetTag ?? carriedFiltered?.targetTag };
+  const isRebuilt = rebuilt !== undefined || carriedFiltered !== undefined;
+  const catalogTarget = isRebuilt ? rebuiltTarget(named.mappings[0]!.destination, dest ?? DISK_TARGET, targets) : named.mappings[0]!.destination;
+  const mappings = isRebuilt ? named.mappings.slice(1) : named.mappings;
   if (dest !== undefined) for (const shared of sharedTargets(named.mappings)) emit({ type: 'shared-target', ...shared });
 
   let manifestsDir: string | undefined;
@@ -301,8 +303,9 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
   // The catalog image is copied by the digest that was read, so the mirror holds exactly the catalog the
   // files above were made from, even if its tag moves meanwhile; mapping.txt keeps the tag, as oc's does.
   const origin = `catalog ${formatReference(catalogRef)}`;
+  const filteredCatalog = rebuilt?.ref ?? (carriedFiltered ? readCatalog : undefined);
   const mirrorMappings: Mapping[] = [
-    ...(rebuilt === undefined ? [] : [{ source: rebuilt.ref, destination: catalogTarget, origin: `filtered ${origin}` }]),
+    ...(filteredCatalog === undefined ? [] : [{ source: filteredCatalog, destination: catalogTarget, origin: `filtered ${origin}` }]),
     ...mappings.map((m) => (m.source === catalogRef ? { ...m, source: readCatalog } : m)),
   ];
   return {
@@ -310,7 +313,8 @@ export async function prepareCatalog(stores: StoreResolver, opts: CatalogMirrorO
     mirrorMappings,
     stores: rebuilt === undefined ? stores : new RebuiltCatalogStores(stores, rebuilt),
     catalogRef,
-    catalogDigest,
+    catalogDigest: rebuilt?.ref.digest ?? catalogDigest,
+    filtered: isRebuilt ? { targetCatalog: targets.targetCatalog, targetTag: targets.targetTag } : undefined,
     temp,
   };
 }

@@ -17,6 +17,8 @@ export interface DiskCatalog {
   /** How many images (catalog included) the run stored. */
   images: number;
   mirroredAt: string;
+  /** The catalog was filtered before it was stored: `digest` is the rebuilt image, named on the far side like this. */
+  filtered?: { targetCatalog?: string; targetTag?: string };
 }
 
 interface DiskRecord {
@@ -57,7 +59,7 @@ export async function recordDiskCatalog(dir: string, entry: DiskCatalog): Promis
  * The catalog to mirror from a folder: the one named (by its original reference), or the only one the
  * folder holds; the latest one when there are several and none is named would be a guess, so that is an error.
  */
-export async function diskCatalog(dir: string, name?: string): Promise<{ ref: ImageReference; digest: string }> {
+export async function diskCatalog(dir: string, name?: string): Promise<{ ref: ImageReference; digest: string; filtered?: DiskCatalog['filtered'] }> {
   const record = await readRecord(dir);
   if (record === undefined || record.catalogs.length === 0) {
     throw new OlmMirrorError('usage', `${dir} holds no catalog mirrored to disk (no ${DISK_RECORD_FILE}); `
@@ -72,5 +74,5 @@ export async function diskCatalog(dir: string, name?: string): Promise<{ ref: Im
       ? `${dir} holds several catalogs (${listed}); name one with --catalog`
       : `${dir} does not hold the catalog ${name}; it holds ${listed}`);
   }
-  return { ref: parseReference(chosen.catalog), digest: chosen.digest };
+  return { ref: parseReference(chosen.catalog), digest: chosen.digest, ...(chosen.filtered ? { filtered: chosen.filtered } : {}) };
 }

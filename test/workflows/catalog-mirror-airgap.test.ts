@@ -14,7 +14,7 @@ import type { CliRun } from '../support/cli.js';
 import type { TestRegistry } from '../support/registry.js';
 import { seedImage, sha256 } from '../support/seed.js';
 import {
-  olmMirror, readMappingFile, remoteDigest, seedCatalogImage, seedPackageManifests, sqliteLine, startRegistries, testDir, transcript,
+  olmMirror, readMappingFile, remoteDigest, seedCatalogImage, seedPackageManifests, sqliteLine, startRegistries, testDir, transcript, yamlDocuments,
   type MappingLine,
 } from './helpers.js';
 
@@ -33,6 +33,7 @@ const directManifests = join(dir, 'manifests-direct');
 const layoutDir = join(dir, 'near', 'mirror');
 const archiveDir = join(dir, 'near-archive', 'mirror');
 const SEGMENT_SIZE = 8192;
+const filteredDir = join(dir, 'near-filtered', 'mirror');
 let rerun: CliRun;
 /** What a carrier takes across after the first export, and after the second (only what is new). */
 const carriedV1 = join(dir, 'carried-v1');
@@ -81,6 +82,8 @@ before(async () => {
   assert.equal(second.code, 0, transcript(second));
   v2Segments = segmentsIn(archiveDir).filter((s) => !v1Segments.includes(s));
   carry([...v2Segments, ...RECORDS], carriedV2);
+  const filtered = await olmMirror(['catalog', 'mirror', catalogV1, `file://${filteredDir}`, '--insecure', '--max-version', 'gap-operator=1.0.0'], dir);
+  assert.equal(filtered.code, 0, transcript(filtered));
   await source.stop();
 });
 
@@ -183,4 +186,18 @@ test('a damaged segment and a missing one are named with the images they affect;
   const missing = await olmMirror(['catalog', 'mirror', `file://${damaged}`, `${farDamaged.host}/other`, '--insecure', '--to-manifests', join(dir, 'manifests-missing')], dir);
   assert.equal(missing.code, 1, transcript(missing));
   assert.match(missing.stderr, new RegExp(`${extent!.segment}, which is missing`));
+});
+
+test('a catalog filtered before it is carried: the far side mirrors the rebuilt catalog and only the kept images', async () => {
+  const manifests = join(dir, 'manifests-far-filtered');
+  const run = await olmMirror(['catalog', 'mirror', `file://${filteredDir}`, `${far.host}/filtered`, '--insecure', '--to-manifests', manifests], dir);
+  assert.equal(run.code, 0, transcript(run));
+  const lines = readMappingFile(manifests);
+  assert.deepEqual(lines.map((l) => l.source).sort(), directLines.filter((l) => /\/gap\/(operator|operand)@/.test(l.source)).map((l) => l.source).sort());
+  for (const { source: src, target } of lines) assert.equal(await remoteDigest(far, target), sourceDigests.get(src), `${target} holds ${src}`);
+  const [catalogSource] = yamlDocuments(join(manifests, 'catalogSource.yaml'));
+  assert.equal(catalogSource!.spec.image, `${far.host}/filtered/gap-gap-index:v1`);
+  const listed = await olmMirror(['catalog', 'list', `${far.host}/filtered/gap-gap-index:v1`, '--insecure', '--full', '--bundle', '%'], dir);
+  assert.equal(listed.code, 0, transcript(listed));
+  assert.deepEqual(listed.stdout.trim().split('\n').slice(1).map((row) => row.split(/\s+/)[1]), ['gap-operator.v1.0.0'], listed.stdout);
 });

@@ -106,9 +106,3 @@ test('a SQLite catalog pinned with --max-version: the pruned database and only t
   assert.equal(listed.code, 0, transcript(listed));
   assert.deepEqual(listed.stdout.trim().split('\n').slice(1).map((row) => row.split(/\s+/)[1]), ['pin-operator.v1.0.0'], listed.stdout);
 });
-
-test('a selection with a mirror to disk is refused for now, naming the way that works', async () => {
-  const run = await olmMirror(['catalog', 'mirror', `${source.host}/pin/pin-index:v1`, `file://${join(dir, 'disk')}`, '--insecure', '--package', 'pin-operator'], dir);
-  assert.equal(run.code, 2, transcript(run));
-  assert.match(run.stderr, /filter on the far side/);
-});
