@@ -58,6 +58,11 @@ export class AttachmentFinder {
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
 
+  /** Starts listing the source repository's tags, so that find() does not wait a round trip after the manifests were read. */
+  prefetch(source: ImageReference): void {
+    this.sourceTags(source).catch(() => undefined); // find() reports a failure
+  }
+
   /** The attached artifacts of the manifests `digests` of `mapping`'s source, to be mirrored beside its destination. */
   async find(mapping: Mapping, digests: readonly string[]): Promise<Attachment[]> {
     const tags = await this.sourceTags(mapping.source);

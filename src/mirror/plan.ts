@@ -203,6 +203,7 @@ export async function planMirror(stores: StoreResolver, mappings: readonly Mappi
   };
 
   const outcomes = await Promise.all(mappings.map(async (mapping) => {
+    if (opts.attachments !== false || opts.verifySignatures !== undefined) finder.prefetch(mapping.source);
     const image = await planImage(mapping);
     return image === undefined ? [] : withAttachments(image);
   }));
