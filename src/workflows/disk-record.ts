@@ -1,10 +1,11 @@
 // What a catalog mirror to disk put into a folder: which catalogs (by their original references and
 // the digests that were read), so the far side mirrors exactly those and never asks a source registry.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OlmMirrorError } from '../errors.js';
 import { formatReference, parseReference, type ImageReference } from '../reference/reference.js';
 import { isPlainObject } from '../util/guards.js';
+import { readJsonFile } from '../util/json-file.js';
 
 export const DISK_RECORD_FILE = 'olm-mirror.json';
 const FORMAT = 'olm-mirror-disk/v1';
@@ -27,19 +28,8 @@ interface DiskRecord {
 }
 
 async function readRecord(dir: string): Promise<DiskRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, DISK_RECORD_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new OlmMirrorError('input', `${join(dir, DISK_RECORD_FILE)}: not valid JSON (${(err as Error).message})`);
-  }
+  const json = await readJsonFile(join(dir, DISK_RECORD_FILE));
+  if (json === undefined) return undefined;
   if (!isPlainObject(json) || json.format !== FORMAT || !Array.isArray(json.catalogs)) {
     throw new OlmMirrorError('input', `${join(dir, DISK_RECORD_FILE)}: not an ${FORMAT} record`);
   }

@@ -18,10 +18,10 @@
 // segment holds and rewrites archive.json and checksums.sha256 (cumulative). Carrying only the new
 // segments and the new archive.json to a target that imported the earlier ones is enough.
 // A killed export leaves segments archive.json does not list; the next export removes them.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OlmMirrorError } from '../../errors.js';
 import { isPlainObject } from '../../util/guards.js';
+import { readJsonFile } from '../../util/json-file.js';
 import { parseSize } from '../../util/size.js';
 
 export const RECORD_FILE = 'archive.json';
@@ -53,20 +53,9 @@ export function emptyRecord(): ArchiveRecord {
 
 /** The record in `dir`, or undefined when there is none yet. */
 export async function readRecord(dir: string): Promise<ArchiveRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, RECORD_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const json = await readJsonFile(join(dir, RECORD_FILE), `archive ${dir}: ${RECORD_FILE}`);
+  if (json === undefined) return undefined;
   const fail = (what: string): never => { throw new OlmMirrorError('input', `archive ${dir}: ${RECORD_FILE}: ${what}`); };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return fail(`not valid JSON (${(err as Error).message})`);
-  }
   if (!isPlainObject(json) || json.format !== RECORD_FORMAT) fail(`not an ${RECORD_FORMAT} record`);
   const record = json as unknown as ArchiveRecord;
   if (!Array.isArray(record.segments) || !isPlainObject(record.blobs) || !isPlainObject(record.index)) fail('segments, blobs or index missing');
