@@ -4,7 +4,7 @@ import { DEFAULT_CATALOG_PLATFORM } from '../catalog/image/labels.js';
 import { ProgressReporter } from '../mirror/progress.js';
 import type { CatalogMirrorStreams } from '../workflows/catalog-mirror.js';
 import { parseMaxComponents, printEvent } from './catalog-mirror.js';
-import { addRegistryFlags, addReportFlag, addSignatureFlags, clientOptionsFrom, ExitCode, regexArgument, type RegistryFlags } from './common.js';
+import { addRegistryFlags, addReportFlag, addSignatureFlags, archiveSizeArgument, clientOptionsFrom, ExitCode, regexArgument, type RegistryFlags } from './common.js';
 
 export interface MirrorFlags extends RegistryFlags {
   config: string;
@@ -16,6 +16,8 @@ export interface MirrorFlags extends RegistryFlags {
   removeSignatures?: boolean;
   verifySignatures?: string;
   report?: string;
+  fromDir?: string;
+  archiveSize?: number;
 }
 
 const HELP = `
@@ -30,6 +32,9 @@ in one run, so a blob that several catalogs share is uploaded once. The manifest
 manifests directory per catalog (mapping.txt, catalogSource.yaml, ICSP, IDMS, ITMS, ClusterCatalog,
 registries.conf) and additional-images/ for the additional images.
 
+Across an air gap: \`mirror -c FILE file://DIR\` stores everything (filtered catalogs rebuilt) in DIR;
+on the far side \`mirror -c FILE DEST --from-dir DIR\` mirrors it without contacting any source registry.
+
 Exit status: 0 when everything was mirrored, 1 when any image or catalog failed, 2 for bad flags or an
 ImageSetConfiguration that cannot be used.
 
@@ -41,14 +46,17 @@ export function mirrorCommand(): Command {
   const cmd = new Command('mirror')
     .summary('mirror what an ImageSetConfiguration selects (catalogs, filtered, and additional images) in one run')
     .description('Mirror every catalog of an oc-mirror ImageSetConfiguration, filtered and rebuilt, plus its additional images, in one run.')
-    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace]')
+    .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)')
     .requiredOption('-c, --config <file>', 'the ImageSetConfiguration');
   addRegistryFlags(cmd, { maxPerRegistry: 4 })
     .option('--to-manifests <dir>', 'the manifests root (default: manifests-imageset-<unix seconds>)')
     .addOption(new Option('--max-components <n>', 'maximum path components of target repositories; 0 = no limit').argParser(parseMaxComponents).default(2))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of catalog images to read when they are manifest lists').argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directories, copy no image', false)
-    .option('--dry-run', 'write the manifests directories and print the mirror plan, copy no image', false);
+    .option('--dry-run', 'write the manifests directories and print the mirror plan, copy no image', false)
+    .option('--from-dir <dir>', 'the far side of an air gap: read every catalog and image from this folder, made by mirror -c FILE file://DIR')
+    .addOption(new Option('--archive-size <size>', 'with DEST file://DIR: also cut what the run added into tar segments of at most SIZE '
+      + '(default: the configuration\'s archiveSize, in GiB)').argParser(archiveSizeArgument));
   addReportFlag(addSignatureFlags(cmd))
     .addHelpText('after', HELP)
     .action(async (dest: string, flags: MirrorFlags) => {
@@ -71,7 +79,7 @@ export async function runMirrorCommand(dest: string, flags: MirrorFlags, streams
   const client = new RegistryClient({ ...(await clientOptionsFrom(flags)), onEvent: reporter.onClientEvent });
   try {
     const outcome = await mirrorImageSet(new RegistryStores(client), {
-      config, destination: dest, manifestsRoot: flags.toManifests, maxComponents: flags.maxComponents, indexPlatform: flags.indexFilterByOs,
+      config, configFile: flags.config, fromDir: flags.fromDir, archiveSize: flags.archiveSize, destination: dest, manifestsRoot: flags.toManifests, maxComponents: flags.maxComponents, indexPlatform: flags.indexFilterByOs,
       manifestsOnly: flags.manifestsOnly, dryRun: flags.dryRun, maxPerRegistry: flags.maxPerRegistry, report: flags.report,
       removeSignatures: flags.removeSignatures, verifySignatures, onEvent: (event) => printEvent(event, streams),
     }, streams, reporter);

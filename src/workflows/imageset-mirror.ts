@@ -14,13 +14,18 @@ import { formatReference, parseReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
 import type { StoreResolver } from '../transport/store.js';
 import type { TempDir } from '../util/temp.js';
-import { catalogName, catalogRunOptions, prepareCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
+import { catalogName, catalogRunOptions, prepareCatalog, type PreparedCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
+import { diskCatalog, recordDiskCatalog } from './disk-record.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 
 export type ImageSetMirrorOptions = Omit<CatalogMirrorOptions, 'source' | 'selection' | 'targetCatalog' | 'targetTag' | 'blockedImages' | 'manifestsDir' | 'extractDir' | 'extractFrom' | 'catalog'> & {
   config: ImageSetConfiguration;
   /** Holds one manifests directory per catalog, and `additional-images/` (default `manifests-imageset-<unix seconds>`). */
   manifestsRoot?: string;
+  /** The far side of an air gap: every catalog and image is read from this folder, made by `mirror -c … file://DIR`. */
+  fromDir?: string;
+  /** The configuration's file name, for the command printed for the far side. */
+  configFile?: string;
 };
 
 export interface ImageSetMirrorOutcome {
@@ -33,50 +38,64 @@ export interface ImageSetMirrorOutcome {
 
 export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMirrorOptions, out: CatalogMirrorStreams,
   reporter = new ProgressReporter(out)): Promise<ImageSetMirrorOutcome> {
-  if (diskLocation(opts.destination) !== undefined) {
-    throw new OlmMirrorError('usage', 'mirror -c to a folder (file://) is not supported yet: its catalogs are filtered, and filtered catalogs '
-      + 'go to a registry; mirror the whole catalogs to disk with catalog mirror SRC file://DIR');
-  }
-  const dest = parseMirrorDestination(opts.destination);
+  const toDir = diskLocation(opts.destination);
+  if (toDir !== undefined && opts.fromDir !== undefined) throw new OlmMirrorError('usage', 'mirror -c: a folder to mirror to and one to mirror from, not both');
+  // On disk every image keeps its source name: the target names do not matter there.
+  const dest = parseMirrorDestination(toDir === undefined ? opts.destination : 'disk.invalid');
   const maxComponents = opts.maxComponents ?? 2;
   validateMaxComponents(maxComponents);
   const now = opts.now ?? (() => new Date());
   const root = resolve(opts.manifestsRoot ?? `manifests-imageset-${Math.floor(now().getTime() / 1000)}`);
   const blocked = opts.config.blockedImages;
 
-  return withDiskStores(registries, {}, async (stores) => {
+  const archiveSize = opts.archiveSize ?? (opts.config.archiveSize === undefined ? undefined : opts.config.archiveSize * 1024 ** 3);
+  return withDiskStores(registries, { toDir, fromDir: opts.fromDir, archiveSize: toDir === undefined ? undefined : archiveSize }, async (stores, layout) => {
     let runStores = stores;
     const catalogs: CatalogMirrorOutcome[] = [];
     const mappings: Mapping[] = [];
     const temps: (TempDir | undefined)[] = [];
+    const prepared: PreparedCatalog[] = [];
     for (const entry of opts.config.operators) {
+      // From disk, a catalog filtered on the near side is mirrored as it was carried; filtering it again would change it.
+      const carried = opts.fromDir === undefined ? undefined : await diskCatalog(opts.fromDir, entry.catalog);
       const catalogOpts: CatalogMirrorOptions = {
-        ...opts, source: entry.catalog, selection: entry.selection, targetCatalog: entry.targetCatalog, targetTag: entry.targetTag,
+        ...opts, source: opts.fromDir === undefined ? entry.catalog : `file://${opts.fromDir}`, catalog: entry.catalog,
+        selection: carried?.filtered ? undefined : entry.selection, targetCatalog: entry.targetCatalog, targetTag: entry.targetTag,
         blockedImages: blocked, manifestsDir: join(root, catalogName(parseReference(entry.catalog))),
       };
-      const prepared = await prepareCatalog(runStores, catalogOpts, out);
-      runStores = prepared.stores;
-      temps.push(prepared.temp);
-      catalogs.push(prepared.outcome);
-      mappings.push(...prepared.mirrorMappings);
+      const one = await prepareCatalog(runStores, catalogOpts, out);
+      prepared.push(one);
+      runStores = one.stores;
+      temps.push(one.temp);
+      catalogs.push(one.outcome);
+      mappings.push(...one.mirrorMappings);
     }
 
     const additional = additionalMappings(opts.config, dest, maxComponents, (image, pattern) => {
       out.stderr.write(`warning: additional image ${image} is blocked (${pattern}) and not mirrored\n`);
     });
     let additionalManifestsDir: string | undefined;
-    if (additional.length > 0) {
+    if (additional.length > 0 && toDir === undefined) {
       additionalManifestsDir = join(root, 'additional-images');
       await writeManifestsDir(additionalManifestsDir, {
         name: 'additional-images', mappings: additional, scope: opts.icspScope ?? 'repository', maxSize: opts.maxIcspSize ?? 250_000,
       }, out.stderr);
-      mappings.push(...additional);
     }
+    mappings.push(...additional);
     const outcome: ImageSetMirrorOutcome = { catalogs, additionalManifestsDir };
     // The extracted catalogs stay (their paths were printed), whatever the copy does.
     for (const t of temps) t?.keep();
     if (opts.manifestsOnly) return outcome;
-    outcome.mirror = await mirrorImagesWith(runStores, undefined, dedupe(mappings), catalogRunOptions(opts), out, reporter);
+    outcome.mirror = await mirrorImagesWith(runStores, layout, dedupe(mappings), { ...catalogRunOptions(opts), toDir, archiveSize }, out, reporter);
+    if (toDir !== undefined && !opts.dryRun) {
+      for (const one of prepared) {
+        await recordDiskCatalog(toDir, {
+          catalog: formatReference(one.catalogRef), digest: one.catalogDigest, images: one.mirrorMappings.length,
+          mirroredAt: new Date().toISOString(), ...(one.filtered ? { filtered: one.filtered } : {}),
+        });
+      }
+      out.stdout.write(`to mirror from disk on the other side, run: olm-mirror mirror -c ${opts.configFile ?? 'IMAGESET.yaml'} DEST --from-dir ${resolve(toDir)}\n`);
+    }
     return outcome;
   });
 }

@@ -84,3 +84,33 @@ test('an ImageSetConfiguration with a field olm-mirror does not implement exits 
   assert.equal(run.code, 2, transcript(run));
   assert.match(run.stderr, /mirror\.platform/);
 });
+
+test('across an air gap: mirror -c into a folder, then from it with the proxy to the source gone', async () => {
+  const op = await seedImage(source, 'ops/gamma', 'v1', { seed: 'is-gamma' });
+  const tool = await seedImage(source, 'extra/gap-tool', 'v1', { seed: 'is-gap-tool' });
+  const proxy = await startFaultProxy(source, []);
+  const config = join(dir, 'imageset-gap.yaml');
+  const folder = join(dir, 'imageset-disk');
+  try {
+    const catalog = (await fbcCatalog('gamma', `${source.host}/ops/gamma@${op.digest}`)).replace(source.host, proxy.host);
+    writeFileSync(config, stringify({
+      apiVersion: 'mirror.openshift.io/v2alpha1', kind: 'ImageSetConfiguration',
+      mirror: { operators: [{ catalog, packages: [{ name: 'gamma' }] }], additionalImages: [{ name: `${proxy.host}/extra/gap-tool:v1` }] },
+    }));
+    const near = await olmMirror(['mirror', '-c', config, `file://${folder}`, '--insecure'], dir);
+    assert.equal(near.code, 0, transcript(near));
+    assert.match(near.stdout, /to mirror from disk on the other side, run: olm-mirror mirror -c .* DEST --from-dir /);
+  } finally {
+    await proxy.stop();
+  }
+  const root = join(dir, 'manifests-far');
+  const far = await olmMirror(['mirror', '-c', config, `${target.host}/far`, '--insecure', '--from-dir', folder, '--to-manifests', root], dir);
+  assert.equal(far.code, 0, transcript(far));
+  const lines = readMappingFile(join(root, 'gamma-index'));
+  assert.deepEqual(lines.map((l) => l.source), [`${source.host}/ops/gamma@${op.digest}`]);
+  assert.equal(await remoteDigest(target, lines[0]!.target), op.digest);
+  const [catalogSource] = yamlDocuments(join(root, 'gamma-index', 'catalogSource.yaml'));
+  assert.ok(await remoteDigest(target, catalogSource!.spec.image as string), 'the rebuilt catalog is at the target');
+  const extra = readMappingFile(join(root, 'additional-images'));
+  assert.equal(await remoteDigest(target, extra[0]!.target), tool.digest);
+});
