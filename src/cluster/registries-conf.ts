@@ -47,7 +47,7 @@ export function registriesConf(mappings: readonly Mapping[]): string {
   return `${HEADER}\n${tables.join('\n')}`;
 }
 
-/** A TOML basic string: `\` and `"` escaped, control characters as \uXXXX (references have none, but a file must never break). */
+/** A TOML basic string: `\` and `"` escaped, control characters as \u escapes (references have none, but a file must never break). */
 function tomlString(text: string): string {
   const escaped = text.replace(/[\\"\u0000-\u001f\u007f]/g,
     (c) => (c === '\\' || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));

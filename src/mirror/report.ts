@@ -1,6 +1,6 @@
 // The run report (`--report FILE`): what happened to every image, for scripts and for the record.
 // Failed images are also written as a mapping file, so `image mirror -f` can retry just them.
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { formatReference } from '../reference/reference.js';
 import { countAttachments, type AttachmentKind, type AttachmentMark } from './attachments.js';
 import type { MirrorResult } from './execute.js';
@@ -151,14 +151,9 @@ export async function writeRunReport(path: string, report: RunReport, mappings: 
   const written = { ...report };
   if (retry.length > 0) {
     const mappingPath = failedMappingPath(path);
-    await writeAtomically(mappingPath, formatMappingFile(retry));
+    await writeFileAtomically(mappingPath, formatMappingFile(retry));
     written.failedMapping = mappingPath;
   }
-  await writeAtomically(path, `${JSON.stringify(written, null, 2)}\n`);
+  await writeFileAtomically(path, `${JSON.stringify(written, null, 2)}\n`);
   return written;
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
 }

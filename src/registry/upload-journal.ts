@@ -1,8 +1,9 @@
 // Where chunked uploads note how far the registry has acknowledged them, so that an upload cut short
 // by the end of the process (a kill) is resumed by the next run instead of sent again from byte 0.
 // One small file per registry, repository and digest; private to the user (0700 folder, 0600 files).
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface UploadRecord {
@@ -40,8 +41,7 @@ export class UploadJournal {
     const file = this.file(key);
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await writeFile(`${file}.tmp`, JSON.stringify(record), { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
+      await writeFileAtomically(file, JSON.stringify(record), { mode: 0o600 });
     } catch {
       // see the class comment
     }

@@ -42,7 +42,7 @@ function forget(dir: string): void {
   if (live.delete(dir) && live.size === 0) uninstall();
 }
 
-/** A new folder under the system temp folder, named `<prefix>XXXXXX`. */
+/** A new folder under the system temp folder, named `<prefix>` and six random characters. */
 export async function makeTempDir(prefix: string): Promise<TempDir> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   if (live.size === 0) install();

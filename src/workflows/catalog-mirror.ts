@@ -1,8 +1,9 @@
 // `catalog mirror`, the library side: pull a catalog image, read its catalog, name a target for
 // every image it references (oc's rules), write the manifests directory, then hand the mapping to
 // the mirror engine. The CLI only turns flags into CatalogMirrorOptions.
+import { writeFileAtomically } from '../util/atomic-write.js';
 import type { KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CONFIGS_LABEL, DATABASE_LABEL } from '../catalog/image/labels.js';
@@ -358,7 +359,7 @@ function catalogReference(source: string): ImageReference {
 }
 
 /** Target names need a destination; a mirror to disk names nothing after it, so any valid one serves. */
-const DISK_TARGET: MirrorDestination = parseMirrorDestination('disk.invalid');
+export const DISK_TARGET: MirrorDestination = parseMirrorDestination('disk.invalid');
 
 /** A new folder for the catalog inside the disk folder (`catalogs/…`), kept with the images it references. */
 async function freshCatalogDir(toDir: string): Promise<string> {
@@ -404,8 +405,6 @@ export async function writeManifestsDir(dir: string, content: ManifestsContent, 
   await mkdir(dir, { recursive: true });
   for (const { file, text } of files) {
     if (text === undefined) continue;
-    const target = join(dir, file);
-    await writeFile(`${target}.tmp`, text);
-    await rename(`${target}.tmp`, target);
+    await writeFileAtomically(join(dir, file), text);
   }
 }

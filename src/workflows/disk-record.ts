@@ -1,6 +1,6 @@
 // What a catalog mirror to disk put into a folder: which catalogs (by their original references and
 // the digests that were read), so the far side mirrors exactly those and never asks a source registry.
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import { OlmMirrorError } from '../errors.js';
 import { formatReference, parseReference, type ImageReference } from '../reference/reference.js';
@@ -41,8 +41,7 @@ export async function recordDiskCatalog(dir: string, entry: DiskCatalog): Promis
   const record = await readRecord(dir) ?? { format: FORMAT, catalogs: [] };
   record.catalogs = [...record.catalogs.filter((c) => c.catalog !== entry.catalog), entry];
   const path = join(dir, DISK_RECORD_FILE);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomically(path, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /**

@@ -14,7 +14,7 @@ import { formatReference, parseReference } from '../reference/reference.js';
 import { diskLocation } from '../transport/resolve.js';
 import type { StoreResolver } from '../transport/store.js';
 import type { TempDir } from '../util/temp.js';
-import { catalogName, catalogRunOptions, prepareCatalog, type PreparedCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
+import { catalogName, catalogRunOptions, DISK_TARGET, prepareCatalog, type PreparedCatalog, type CatalogMirrorOptions, type CatalogMirrorOutcome, type CatalogMirrorStreams } from './catalog-mirror.js';
 import { diskCatalog, recordDiskCatalog } from './disk-record.js';
 import { mirrorImagesWith, withDiskStores } from './image-mirror.js';
 
@@ -41,7 +41,7 @@ export async function mirrorImageSet(registries: StoreResolver, opts: ImageSetMi
   const toDir = diskLocation(opts.destination);
   if (toDir !== undefined && opts.fromDir !== undefined) throw new OlmMirrorError('usage', 'mirror -c: a folder to mirror to and one to mirror from, not both');
   // On disk every image keeps its source name: the target names do not matter there.
-  const dest = parseMirrorDestination(toDir === undefined ? opts.destination : 'disk.invalid');
+  const dest = toDir === undefined ? parseMirrorDestination(opts.destination) : DISK_TARGET;
   const maxComponents = opts.maxComponents ?? 2;
   validateMaxComponents(maxComponents);
   const now = opts.now ?? (() => new Date());
