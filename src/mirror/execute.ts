@@ -4,7 +4,8 @@
 // points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
 import { setTimeout as delay } from 'node:timers/promises';
 import { formatReference, withTag, type ImageReference } from '../reference/reference.js';
-import { isMissingReference } from '../transport/store.js';
+import { isMissingReference, type ImageStore } from '../transport/store.js';
+import { inParallel } from '../util/in-parallel.js';
 import { KeyedLimiter, Once } from './limit.js';
 import { blobKey, manifestKey, type Plan, type PlannedBlob, type PlannedImage, type PlannedManifest } from './plan.js';
 
@@ -22,6 +23,8 @@ export type MirrorEvent =
 export interface ExecuteOptions {
   /** Parallel operations per registry (default 6). */
   maxPerRegistry?: number;
+  /** Shares the bound on parallel requests with the planner of the same run (then maxPerRegistry is not used). */
+  limiter?: KeyedLimiter;
   /** Keep mirroring the other images after one failed (default: stop starting new ones). */
   continueOnError?: boolean;
   onEvent?: (event: MirrorEvent) => void;
@@ -51,41 +54,73 @@ export interface MirrorResult extends Readonly<TransferStats> {
 const MISSING_REFERENCE_RETRIES = 2;
 const FOR_PUSH = { forPush: true } as const;
 
-/** Images started ahead per allowed connection: enough to keep every connection busy, few enough to finish images early. */
+const DEFAULT_PARALLELISM = 6;
 const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
 
 /** Carries out the plan in the stores it names; commits every written store before it returns. */
 export async function executePlan(plan: Plan, opts: ExecuteOptions = {}): Promise<MirrorResult> {
-  const maxPerRegistry = opts.maxPerRegistry ?? 6;
-  const run = new Execution(new KeyedLimiter(maxPerRegistry), opts.onEvent ?? (() => undefined));
-  const started = Date.now();
-  const written: PlannedImage[] = [];
-  const present: PlannedImage[] = [];
-  const failed: MirrorResult['failed'] = [];
-  const notStarted: PlannedImage[] = [];
+  const executor = new Executor(opts);
+  await inParallel(plan.images, imagesInFlight(opts.maxPerRegistry), (image) => executor.mirror(image));
+  return executor.finish();
+}
 
-  let stop = false;
-  let next = 0;
-  const worker = async () => {
-    for (let image = plan.images[next++]; image !== undefined; image = plan.images[next++]) {
-      if (stop) {
-        notStarted.push(image);
-        continue;
-      }
-      try {
-        (await run.image(image) ? written : present).push(image);
-      } catch (err) {
-        failed.push({ image, error: err as Error });
-        if (!opts.continueOnError) stop = true;
-      }
+/** How many images to work on at once: enough to keep every allowed connection busy, few enough to finish images early. */
+export function imagesInFlight(maxPerRegistry = DEFAULT_PARALLELISM): number {
+  return maxPerRegistry * IMAGES_IN_FLIGHT_PER_CONNECTION;
+}
+
+/**
+ * Mirrors planned images as they are handed over (all of a plan, or each as soon as it is planned).
+ * Blobs and manifests shared between images are written once; after a failure (without
+ * continueOnError) the images handed over later are not started.
+ */
+export class Executor {
+  private readonly run: Execution;
+  private readonly started = Date.now();
+  private readonly written: PlannedImage[] = [];
+  private readonly present: PlannedImage[] = [];
+  private readonly failed: MirrorResult['failed'] = [];
+  private readonly notStarted: PlannedImage[] = [];
+  private readonly stores = new Set<ImageStore>();
+  private stopped = false;
+
+  constructor(private readonly opts: ExecuteOptions = {}) {
+    this.run = new Execution(opts.limiter ?? new KeyedLimiter(opts.maxPerRegistry ?? DEFAULT_PARALLELISM), opts.onEvent ?? (() => undefined));
+  }
+
+  /** Whether an image failed and no new ones are started (never with continueOnError). */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
+  /** Stops starting images, as after a failed one (without continueOnError); for failures found elsewhere, such as while planning. */
+  stop(): void {
+    if (!this.opts.continueOnError) this.stopped = true;
+  }
+
+  /** Mirrors one image; failures are recorded for the result, not thrown. */
+  async mirror(image: PlannedImage): Promise<void> {
+    if (this.stopped) {
+      this.notStarted.push(image);
+      return;
     }
-  };
-  const workers = Math.min(plan.images.length, maxPerRegistry * IMAGES_IN_FLIGHT_PER_CONNECTION);
-  await Promise.all(Array.from({ length: workers }, worker));
-  // A failed image may leave shared uploads running; finish them before the caller closes the stores.
-  await run.settled();
-  await Promise.all([...new Set(plan.images.map((i) => i.root.store))].map((store) => store.commit()));
-  return { written, present, failed, notStarted, ...run.stats, durationMs: Date.now() - started };
+    this.stores.add(image.root.store);
+    try {
+      (await this.run.image(image) ? this.written : this.present).push(image);
+    } catch (err) {
+      this.failed.push({ image, error: err as Error });
+      this.stop();
+    }
+  }
+
+  /** Waits for every started write, commits the stores written to and tells what happened. */
+  async finish(): Promise<MirrorResult> {
+    // A failed image may leave shared uploads running; finish them before the caller closes the stores.
+    await this.run.settled();
+    await Promise.all([...this.stores].map((store) => store.commit()));
+    const { written, present, failed, notStarted } = this;
+    return { written, present, failed, notStarted, ...this.run.stats, durationMs: Date.now() - this.started };
+  }
 }
 
 class Execution {

@@ -8,7 +8,7 @@ import { isIndexMediaType, MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
 import { isNotFound } from '../errors.js';
 import { AttachmentFinder, mirroredDigests, type Attachment, type AttachmentMark } from './attachments.js';
-import { canMount, type ImageStore, type StoreResolver } from '../transport/store.js';
+import { canMount, isUnknownRepository, type ImageStore, type StoreResolver } from '../transport/store.js';
 import { count, formatBytes } from './format.js';
 import { KeyedLimiter, Once } from './limit.js';
 import { describeMapping, type Mapping } from './mapping.js';
@@ -142,82 +142,244 @@ export interface Plan {
   readonly totals: PlanTotals;
 }
 
-export async function planMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
-  const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
-  const sources = new SourceManifests(stores, limiter);
-  const targets = new TargetState(stores, limiter, opts.force ?? false);
-  const skipped: SkippedImage[] = [];
-  const failed: FailedImage[] = [];
-  const finder = new AttachmentFinder(stores, limiter);
+/** How a mapping's planning ended before its image could be planned: nothing to mirror, or an error (recorded in the plan). */
+const NOT_PLANNED: readonly PlannedImage[] = [];
 
-  const planImage = async (mapping: Mapping, mark: AttachmentMark | Record<never, never> = {}): Promise<PlannedImage | undefined> => {
+/**
+ * Plans images one mapping at a time, so that a caller can start writing an image as soon as its
+ * part of the plan is known (planMirror plans them all first). Each source manifest, destination tag,
+ * manifest and blob is asked about once per run, whichever mapping asks first.
+ */
+export class Planner {
+  private readonly sources: SourceManifests;
+  private readonly targets: TargetState;
+  private readonly finder: AttachmentFinder;
+  private readonly prepared = new Map<Mapping, Promise<boolean>>();
+  private readonly planned = new Map<Mapping, readonly PlannedImage[]>();
+  private readonly skipped: SkippedImage[] = [];
+  private readonly failed: FailedImage[] = [];
+  /** Every blob once, in the order the decisions were made. */
+  private readonly blobs: PlannedBlob[] = [];
+  /** Per blob key: its decision, made once. */
+  private readonly decisions = new Map<string, Promise<void>>();
+  /** Per store and digest: a repository known to hold the blob. */
+  private readonly holders = new Map<string, string>();
+  /** Per store and digest: the first blob decided, which the others mount from once it is in. */
+  private readonly firsts = new Map<string, { blob: PlannedBlob; decided: Promise<BlobAction> }>();
+
+  constructor(stores: StoreResolver, private readonly opts: PlanOptions = {}, limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6)) {
+    this.sources = new SourceManifests(stores, limiter);
+    this.targets = new TargetState(stores, limiter, opts.force ?? false);
+    this.finder = new AttachmentFinder(stores, limiter);
+  }
+
+  /** The planning failures so far (a failed source read, an unreadable tree, an unanswered target). */
+  get failures(): number {
+    return this.failed.length;
+  }
+
+  /**
+   * The reads that tell whether a mapping can be mirrored at all, and whether its destination already
+   * is the image: the source's top manifest and the destination tag. Nothing is written. False when the
+   * mapping failed or was skipped (recorded in the plan).
+   */
+  prepare(mapping: Mapping): Promise<boolean> {
+    let prepared = this.prepared.get(mapping);
+    if (prepared === undefined) {
+      prepared = this.readFirst(mapping);
+      this.prepared.set(mapping, prepared);
+    }
+    return prepared;
+  }
+
+  private async readFirst(mapping: Mapping): Promise<boolean> {
+    if (this.opts.attachments !== false || this.opts.verifySignatures !== undefined) this.finder.prefetch(mapping.source);
+    // Ask the destination while the source answers (latency adds up per image over real networks);
+    // a source error still comes first, so --skip-missing sees it.
+    this.targets.digestAtTag(mapping.destination).catch(() => undefined); // awaited when the image is planned
     try {
-      // Ask the destination while the source answers (latency adds up per image over real networks);
-      // a source error still comes first, so --skip-missing sees it.
+      await this.sources.top(mapping.source);
+      return true;
+    } catch (err) {
+      this.fail(mapping, err);
+      return false;
+    }
+  }
+
+  /** Plans the mapping's image and its attached artifacts, blobs decided: ready to execute. */
+  async plan(mapping: Mapping): Promise<readonly PlannedImage[]> {
+    const images = await this.trees(mapping);
+    await this.decide(images);
+    return images;
+  }
+
+  /** The image and its attachments with their manifest trees; which blobs to upload or mount is decided by decide(). */
+  async trees(mapping: Mapping): Promise<readonly PlannedImage[]> {
+    const known = this.planned.get(mapping);
+    if (known) return known;
+    const image = await this.prepare(mapping) ? await this.image(mapping) : undefined;
+    const images = image === undefined ? NOT_PLANNED : await this.withAttachments(image);
+    this.planned.set(mapping, images);
+    return images;
+  }
+
+  /** Decides, for the images' manifests that will be pushed, which blobs to upload, mount or leave. */
+  async decide(images: readonly PlannedImage[]): Promise<void> {
+    this.markHeld(images);
+    const blobs = new Set<PlannedBlob>();
+    for (const image of images) {
+      if (image.action !== 'push') continue;
+      for (const m of manifestsToPush(image.root)) for (const b of m.blobs) blobs.add(b);
+    }
+    await Promise.all([...blobs].map((b) => {
+      let decision = this.decisions.get(blobKey(b));
+      if (decision === undefined) {
+        decision = this.decideBlob(b).then(() => { this.blobs.push(b); });
+        this.decisions.set(blobKey(b), decision);
+      }
+      return decision;
+    }));
+  }
+
+  /**
+   * Plans every mapping before deciding any blob, in mapping order, with every manifest the targets
+   * hold known: the same plan whatever answered first.
+   */
+  async planAll(mappings: readonly Mapping[]): Promise<Plan> {
+    const planned = await Promise.all(mappings.map((m) => this.trees(m)));
+    await this.decide(planned.flat());
+    return this.result(mappings);
+  }
+
+  /** The plan of `mappings` as far as they were planned, images in mapping order. */
+  result(mappings: readonly Mapping[]): Plan {
+    const images = mappings.flatMap((m) => this.planned.get(m) ?? []);
+    // Skips and failures were collected in completion order; report them in mapping order.
+    const position = new Map(mappings.map((m, i) => [m, i]));
+    const byPosition = (a: { mapping: Mapping }, b: { mapping: Mapping }) => position.get(a.mapping)! - position.get(b.mapping)!;
+    const skipped = [...this.skipped].sort(byPosition);
+    const failed = [...this.failed].sort(byPosition);
+    const blobs = [...this.blobs];
+    return { images, skipped, failed, blobs, totals: computeTotals(images, skipped, failed, blobs) };
+  }
+
+  /** Skipped mappings so far, in the order they were found. */
+  skippedSoFar(): readonly SkippedImage[] {
+    return this.skipped;
+  }
+
+  private async image(mapping: Mapping, mark: AttachmentMark | Record<never, never> = {}): Promise<PlannedImage | undefined> {
+    const { opts, sources, targets } = this;
+    try {
       const atTag = targets.digestAtTag(mapping.destination);
       atTag.catch(() => undefined); // awaited below, once the source answered: not an unhandled rejection meanwhile
       const top = await sources.top(mapping.source);
       // Re-runs: the destination tag already holds the source image, so its tree need not be read.
       if (!opts.filterByOs && await atTag === top.digest) {
         const root = targets.presentManifest(mapping.destination, top, mapping.source);
-        const image: PlannedImage = { mapping, sourceDigest: top.digest, root, action: 'present', ...mark };
-        return image;
+        return { mapping, sourceDigest: top.digest, root, action: 'present', ...mark };
       }
       const tree = await sources.tree(mapping.source);
       const selected = opts.filterByOs ? selectPlatforms(tree, opts.filterByOs, opts.keepManifestList ?? false) : { root: tree };
       if ('none' in selected) {
-        skipped.push({ mapping, reason: selected.none, ...mark });
+        this.skipped.push({ mapping, reason: selected.none, ...mark });
         return undefined;
       }
       const root = targets.manifest(mapping.destination, selected.root, mapping.source);
       const action = await targets.imageAction(mapping.destination, root);
-      const image: PlannedImage = { mapping, sourceDigest: tree.digest, root, action, digestChange: selected.change, ...mark };
-      return image;
+      return { mapping, sourceDigest: tree.digest, root, action, digestChange: selected.change, ...mark };
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (isNotFound(error) && opts.skipMissing) {
-        skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist`, ...mark });
-      } else {
-        failed.push({ mapping, error, ...mark });
-      }
+      this.fail(mapping, err, mark);
       return undefined;
     }
-  };
+  }
+
+  private fail(mapping: Mapping, err: unknown, mark: AttachmentMark | Record<never, never> = {}): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (isNotFound(error) && this.opts.skipMissing) {
+      this.skipped.push({ mapping, reason: `source image ${formatReference(mapping.source)} does not exist`, ...mark });
+    } else {
+      this.failed.push({ mapping, error, ...mark });
+    }
+  }
 
   /** The image and its attached artifacts; when these cannot be listed, or its signature does not verify, the image fails. */
-  const withAttachments = async (image: PlannedImage): Promise<PlannedImage[]> => {
+  private async withAttachments(image: PlannedImage): Promise<PlannedImage[]> {
+    const { opts } = this;
     if (opts.attachments === false && opts.verifySignatures === undefined) return [image];
     try {
-      const found = await finder.find(image.mapping, mirroredDigests(image.root));
-      if (opts.verifySignatures) await finder.verify(image.mapping.source, image.sourceDigest, opts.verifySignatures);
+      const found = await this.finder.find(image.mapping, mirroredDigests(image.root));
+      if (opts.verifySignatures) await this.finder.verify(image.mapping.source, image.sourceDigest, opts.verifySignatures);
       if (opts.attachments === false) return [image];
       const attached = await Promise.all(found.map((a: Attachment) => {
-        if (a.built) sources.provide(a.mapping.source, a.built);
-        return planImage(a.mapping, { attachedTo: a.attachedTo, attachment: a.attachment });
+        if (a.built) this.sources.provide(a.mapping.source, a.built);
+        return this.image(a.mapping, { attachedTo: a.attachedTo, attachment: a.attachment });
       }));
       return [image, ...attached.filter((i): i is PlannedImage => i !== undefined)];
     } catch (err) {
-      failed.push({ mapping: image.mapping, error: err instanceof Error ? err : new Error(String(err)) });
+      this.failed.push({ mapping: image.mapping, error: err instanceof Error ? err : new Error(String(err)) });
       return [];
     }
-  };
+  }
 
-  const outcomes = await Promise.all(mappings.map(async (mapping) => {
-    if (opts.attachments !== false || opts.verifySignatures !== undefined) finder.prefetch(mapping.source);
-    const image = await planImage(mapping);
-    return image === undefined ? [] : withAttachments(image);
-  }));
-  const images = outcomes.flat();
+  /**
+   * Blobs the targets are known to hold without asking: everything below a manifest they hold. Marks
+   * those not decided yet present and remembers, per store and digest, a repository holding it.
+   */
+  private markHeld(images: readonly PlannedImage[]): void {
+    const visit = (m: PlannedManifest, present: boolean) => {
+      const held = present || m.present;
+      if (held) {
+        for (const b of m.blobs) {
+          if (!this.decisions.has(blobKey(b))) b.action = 'present';
+          if (!this.holders.has(holderKey(b))) this.holders.set(holderKey(b), b.repository);
+        }
+      }
+      for (const c of m.children) visit(c, held);
+    };
+    for (const image of images) visit(image.root, false);
+  }
 
-  const blobs = targets.blobsToWrite(images);
-  await decideBlobs(blobs, knownHolders(images), opts, (b) => targets.hasBlob(b));
+  /**
+   * Uploads each blob once per target store and mounts it everywhere else: from a repository known
+   * to hold it, from the source repository when source and target are one store, or from the
+   * repository this run uploads it to first (after that upload). Only the first repository of each
+   * store is asked whether it has the blob (a mount where the blob already is costs no more than
+   * asking). Mounts are planned only in stores that can mount; elsewhere each repository's blob is
+   * asked about and uploaded.
+   */
+  private async decideBlob(b: PlannedBlob): Promise<void> {
+    if (b.action === 'present') return;
+    const ask = async (): Promise<BlobAction> => (!this.opts.force && await this.targets.hasBlob(b) ? 'present' : 'upload');
+    if (this.opts.skipMount || b.store.mountBlob === undefined) {
+      b.action = await ask();
+      return;
+    }
+    const key = holderKey(b);
+    const holder = this.holders.get(key);
+    if (holder !== undefined) {
+      Object.assign(b, { action: 'mount', mountFrom: holder });
+    } else if (canMount(b.source.store, b.store) && b.source.repository !== b.repository) {
+      Object.assign(b, { action: 'mount', mountFrom: b.source.repository });
+    } else {
+      const first = this.firsts.get(key);
+      if (first === undefined) {
+        const decided = ask();
+        this.firsts.set(key, { blob: b, decided });
+        b.action = await decided;
+        if (b.action === 'present') this.holders.set(key, b.repository);
+      } else if (await first.decided === 'present') {
+        Object.assign(b, { action: 'mount', mountFrom: first.blob.repository });
+      } else {
+        Object.assign(b, { action: 'mount', mountFrom: first.blob.repository, after: first.blob });
+      }
+    }
+  }
+}
 
-  // Skips and failures were collected in completion order; report them in mapping order.
-  const position = new Map(mappings.map((m, i) => [m, i]));
-  const byPosition = (a: { mapping: Mapping }, b: { mapping: Mapping }) => position.get(a.mapping)! - position.get(b.mapping)!;
-  skipped.sort(byPosition);
-  failed.sort(byPosition);
-  return { images, skipped, failed, blobs, totals: computeTotals(images, skipped, failed, blobs) };
+/** Plans every mapping before anything is written: for --dry-run, and where the whole plan must be known first (disk space). */
+export async function planMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: PlanOptions = {}): Promise<Plan> {
+  return new Planner(stores, opts).planAll(mappings);
 }
 
 /** Reads source manifests once each: the top one alone (its digest), or whole trees (list -> children -> config + layers). */
@@ -295,6 +457,7 @@ class TargetState {
   private readonly manifests = new Map<string, PlannedManifest>();
   private readonly manifestPresence = new Once<boolean>();
   private readonly tags = new Once<{ digest: string } | undefined>();
+  private readonly newRepositories = new Once<boolean>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
@@ -346,28 +509,41 @@ class TargetState {
       return 'present';
     }
     const everything = allManifests(root);
+    // A repository that does not exist yet holds none of them: nothing to ask.
+    if (await this.isNewRepository(root)) return 'push';
     await Promise.all(everything.map(async (m) => { m.present = await this.hasManifest(m); }));
     if (root.present) return destination.tag === undefined ? 'present' : 'tag';
     return 'push';
   }
 
-  /** Blobs of the manifests that will be pushed, deduplicated per repository, in image order. */
-  blobsToWrite(images: readonly PlannedImage[]): PlannedBlob[] {
-    const seen = new Set<PlannedBlob>();
-    for (const image of images) {
-      if (image.action !== 'push') continue;
-      for (const m of manifestsToPush(image.root)) for (const b of m.blobs) seen.add(b);
-    }
-    return [...seen];
-  }
-
   /** Whether the blob's repository holds it; a failed question counts as no (writing it then reports the real problem). */
   async hasBlob(b: PlannedBlob): Promise<boolean> {
     try {
+      if (await this.isNewRepository(b)) return false;
       return await this.limiter.run(b.store.id, () => b.store.blobSize(b, b.digest, DESTINATION)) !== undefined;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Whether the repository does not exist yet, from one tag listing (a registry answers 404 NAME_UNKNOWN).
+   * Asked only of stores whose blobs belong to repositories; any other answer means "maybe", and the
+   * manifests and blobs are asked about one by one. (Distribution also says NAME_UNKNOWN for a repository
+   * that holds only untagged manifests: those are then written again, which is harmless.)
+   */
+  private isNewRepository(at: { store: ImageStore; registry: string; repository: string }): Promise<boolean> {
+    const { store } = at;
+    const listTags = store.listTags?.bind(store);
+    if (listTags === undefined || store.sharedBlobs) return Promise.resolve(false);
+    return this.newRepositories.get(`${store.id} ${at.registry}/${at.repository}`, async () => {
+      try {
+        await this.limiter.run(store.id, () => listTags(at, DESTINATION));
+        return false;
+      } catch (err) {
+        return isUnknownRepository(err);
+      }
+    });
   }
 
   private hasManifest(m: PlannedManifest): Promise<boolean> {
@@ -393,26 +569,6 @@ class TargetState {
   }
 }
 
-/**
- * Blobs the target registries are known to hold without asking: everything below a manifest they
- * hold. Marks those blobs present and returns, per registry and digest, a repository holding it.
- */
-function knownHolders(images: readonly PlannedImage[]): Map<string, string> {
-  const holders = new Map<string, string>();
-  const visit = (m: PlannedManifest, present: boolean) => {
-    const held = present || m.present;
-    if (held) {
-      for (const b of m.blobs) {
-        b.action = 'present';
-        if (!holders.has(holderKey(b))) holders.set(holderKey(b), b.repository);
-      }
-    }
-    for (const c of m.children) visit(c, held);
-  };
-  for (const image of images) visit(image.root, false);
-  return holders;
-}
-
 const holderKey = (b: PlannedBlob) => `${b.store.id} ${b.digest}`;
 
 /** A manifest's identity across the run: store, repository and digest. */
@@ -420,43 +576,6 @@ export const manifestKey = (m: PlannedManifest) => `${m.store.id} ${m.registry}/
 
 /** A blob's identity across the run: store, repository and digest. */
 export const blobKey = (b: PlannedBlob) => `${b.store.id} ${b.registry}/${b.repository}@${b.digest}`;
-
-/**
- * Uploads each blob once per target store and mounts it everywhere else: from a repository known
- * to hold it, from the repository this run uploads it to first (after that upload), or from the source
- * repository when source and target are one store. Only the first repository of each store is
- * asked whether it has the blob (a mount where the blob already is costs no more than asking).
- * Mounts are planned only in stores that can mount; elsewhere each repository's blob is uploaded.
- */
-async function decideBlobs(blobs: readonly PlannedBlob[], holders: ReadonlyMap<string, string>, opts: PlanOptions,
-  exists: (b: PlannedBlob) => Promise<boolean>): Promise<void> {
-  const groups = new Map<string, PlannedBlob[]>();
-  for (const b of blobs) groups.set(holderKey(b), [...(groups.get(holderKey(b)) ?? []), b]);
-  const noMount = (b: PlannedBlob) => opts.skipMount || b.store.mountBlob === undefined;
-  const unknown = (b: PlannedBlob) => b.action !== 'present' && (noMount(b) || !holders.has(holderKey(b)));
-  const ask = opts.force ? [] : [...groups.values()].flatMap((g) => (noMount(g[0]!) ? g : [g[0]!])).filter(unknown);
-  await Promise.all(ask.map(async (b) => { if (await exists(b)) b.action = 'present'; }));
-
-  for (const group of groups.values()) {
-    const holder = holders.get(holderKey(group[0])) ?? group.find((b) => b.action === 'present')?.repository;
-    let firstUpload: PlannedBlob | undefined;
-    for (const b of group) {
-      if (b.action === 'present') continue;
-      if (noMount(b)) {
-        b.action = 'upload';
-      } else if (holder !== undefined) {
-        Object.assign(b, { action: 'mount', mountFrom: holder });
-      } else if (canMount(b.source.store, b.store) && b.source.repository !== b.repository) {
-        Object.assign(b, { action: 'mount', mountFrom: b.source.repository });
-      } else if (firstUpload) {
-        Object.assign(b, { action: 'mount', mountFrom: firstUpload.repository, after: firstUpload });
-      } else {
-        b.action = 'upload';
-        firstUpload = b;
-      }
-    }
-  }
-}
 
 /** The manifest and all it refers to, children first. */
 export function allManifests(root: PlannedManifest): PlannedManifest[] {

@@ -19,7 +19,7 @@ const LIVE_REFRESH_MS = 250;
 
 
 /** Warnings found while planning: skipped sources and digests that filtering changes. */
-export function planWarnings(plan: Plan): string[] {
+export function planWarnings(plan: Pick<Plan, 'skipped' | 'images'>): string[] {
   return [
     ...plan.skipped.map((s) => `warning: ${describeMapping(s.mapping)}: skipped, ${s.reason}`),
     ...plan.images.filter((i) => i.digestChange).map((i) =>
@@ -59,11 +59,21 @@ export class ProgressReporter {
     this.live = out.stderr.isTTY === true;
   }
 
-  /** Call when the plan is ready, before executing it. */
-  start(plan: Plan): void {
-    this.total = plan.images.length;
+  /** Call before the first image is mirrored, with the number of images expected so far. */
+  start(images: number): void {
+    this.total = images;
     this.started = Date.now();
     this.running = true;
+  }
+
+  /** Planning found more images to mirror (attached artifacts), or fewer (skipped, failed): `delta` of them. */
+  expect(delta: number): void {
+    this.total += delta;
+  }
+
+  /** A warning found while the images are mirrored (planning goes on meanwhile). */
+  warn(text: string): void {
+    this.line(text, true);
   }
 
   /** For RegistryClientOptions.onEvent: also during planning. */

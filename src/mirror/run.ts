@@ -1,11 +1,14 @@
 // One mirror run as both `image mirror` and `catalog mirror` do it: plan, warn, then either show
-// the plan (dry run) or execute it with progress and a closing summary.
+// the plan (dry run) or execute it with progress and a closing summary. Planning and writing overlap:
+// an image is written as soon as its part of the plan is known.
 import type { StoreResolver } from '../transport/store.js';
 import { ensureDiskSpace } from './disk-space.js';
-import { executePlan, type MirrorResult } from './execute.js';
+import { Executor, imagesInFlight, type MirrorResult } from './execute.js';
+import { KeyedLimiter } from './limit.js';
 import type { Mapping } from './mapping.js';
-import { describePlan, planMirror, type Plan, type PlanOptions } from './plan.js';
+import { describePlan, planMirror, Planner, type Plan, type PlanOptions } from './plan.js';
 import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
+import { inParallel } from '../util/in-parallel.js';
 import { buildRunReport, writeRunReport, type RunReport } from './report.js';
 
 export interface MirrorRunOptions extends PlanOptions {
@@ -45,23 +48,48 @@ export async function runMirror(stores: StoreResolver, mappings: readonly Mappin
 
 async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[], opts: MirrorRunOptions,
   streams: ProgressStreams, reporter: ProgressReporter): Promise<MirrorRunOutcome> {
-  const plan = await planMirror(stores, mappings, opts);
   if (opts.dryRun) {
+    const plan = await planMirror(stores, mappings, opts);
     // The plan tree already shows skipped images and changed digests.
     streams.stderr.write(describePlan(plan));
     streams.stderr.write('info: dry run: nothing was written\n');
     return { plan, failures: plan.failed.length };
   }
-  for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
-  if (opts.diskSpace) await ensureDiskSpace(opts.diskSpace.dir, plan.totals.bytesToUpload * opts.diskSpace.factor);
-  if (plan.failed.length > 0 && !opts.continueOnError) {
-    streams.stderr.write(summaryText(plan));
-    return { plan, failures: plan.failed.length };
+  // Planner and executor share one bound on parallel requests per registry.
+  const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
+  const planner = new Planner(stores, opts, limiter);
+  const executor = new Executor({ limiter, continueOnError: opts.continueOnError, onEvent: reporter.onEvent });
+  // Whether a source can be read decides whether anything is written: read every top manifest first
+  // (and the destination tags meanwhile), a small part of the work that also settles a re-run.
+  const ready = await Promise.all(mappings.map((m) => planner.prepare(m)));
+  const barrier = (planner.failures > 0 && !opts.continueOnError) || opts.diskSpace !== undefined;
+  if (barrier) {
+    const plan = await planner.planAll(mappings);
+    for (const warning of planWarnings(plan)) streams.stderr.write(`${warning}\n`);
+    if (opts.diskSpace) await ensureDiskSpace(opts.diskSpace.dir, plan.totals.bytesToUpload * opts.diskSpace.factor);
+    if (plan.failed.length > 0 && !opts.continueOnError) {
+      streams.stderr.write(summaryText(plan));
+      return { plan, failures: plan.failed.length };
+    }
+    reporter.start(plan.images.length);
+    await inParallel(plan.images, imagesInFlight(opts.maxPerRegistry), (image) => executor.mirror(image));
+  } else {
+    for (const warning of planWarnings({ skipped: planner.skippedSoFar(), images: [] })) streams.stderr.write(`${warning}\n`);
+    const toPlan = mappings.filter((_, i) => ready[i]);
+    reporter.start(toPlan.length);
+    await inParallel(toPlan, imagesInFlight(opts.maxPerRegistry), async (mapping) => {
+      const failuresBefore = planner.failures;
+      const skippedBefore = planner.skippedSoFar().length;
+      const images = await planner.plan(mapping);
+      reporter.expect(images.length - 1);
+      const skipped = planner.skippedSoFar().slice(skippedBefore);
+      for (const warning of planWarnings({ skipped, images })) reporter.warn(warning);
+      if (planner.failures > failuresBefore) executor.stop();
+      await Promise.all(images.map((image) => executor.mirror(image)));
+    });
   }
-  reporter.start(plan);
-  const result = await executePlan(plan, {
-    maxPerRegistry: opts.maxPerRegistry, continueOnError: opts.continueOnError, onEvent: reporter.onEvent,
-  });
+  const result = await executor.finish();
+  const plan = planner.result(mappings);
   reporter.finish(plan, result);
   return { plan, result, failures: plan.failed.length + result.failed.length + result.notStarted.length };
 }

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { CredentialStore } from '../auth/credentials.js';
 import type { ImageReference } from '../reference/reference.js';
 import type { LookupOptions, ReferrerDescriptor } from '../transport/store.js';
-import { Authenticator, repositoryScope } from './auth.js';
+import { Authenticator, lookupAccess, repositoryScope } from './auth.js';
 import { blobSize, getBlob } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { getManifest, headManifest, putManifest, type FetchedManifest, type ManifestHead } from './manifests.js';
@@ -136,12 +136,12 @@ export class RegistryClient {
   }
 
   /** Every tag of the repository (following the registry's pagination). */
-  async listTags(registry: string, repository: string): Promise<string[]> {
+  async listTags(registry: string, repository: string, opts: LookupOptions = {}): Promise<string[]> {
     const tags: string[] = [];
     let target: string | URL = `/v2/${repository}/tags/list?n=${TAG_PAGE_SIZE}`;
     for (;;) {
       const spec: CallSpec = {
-        registry, repository, scopes: [repositoryScope(repository, 'pull')], method: 'GET', target, expect: [200],
+        registry, repository, scopes: [repositoryScope(repository, lookupAccess(opts))], method: 'GET', target, expect: [200],
         action: 'listing tags of', subject: `${registry}/${repository}`,
       };
       const page: { tags: string[]; next?: URL } = await this.session.request(spec, async (res) => {

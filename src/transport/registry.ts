@@ -47,8 +47,8 @@ export class RegistryStore implements ImageStore {
     return this.client.mountBlob(repo.registry, repo.repository, digest, fromRepository);
   }
 
-  listTags(repo: RepositoryRef) {
-    return this.client.listTags(repo.registry, repo.repository);
+  listTags(repo: RepositoryRef, opts?: LookupOptions) {
+    return this.client.listTags(repo.registry, repo.repository, opts);
   }
 
   referrers(ref: ImageReference) {

@@ -69,7 +69,7 @@ export interface ImageStore {
   /** Optional: cross-repository mount within this store; false when refused (the blob then has to be written). */
   mountBlob?(repo: RepositoryRef, digest: string, fromRepository: string): Promise<boolean>;
   /** Optional: every tag of a repository. */
-  listTags?(repo: RepositoryRef): Promise<string[]>;
+  listTags?(repo: RepositoryRef, opts?: LookupOptions): Promise<string[]>;
   /** Optional: the manifests whose `subject` is `ref.digest`; undefined when the store cannot tell (no referrers API). */
   referrers?(ref: ImageReference): Promise<readonly ReferrerDescriptor[] | undefined>;
 
@@ -100,4 +100,9 @@ const MISSING_REFERENCE_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'
 export function isMissingReference(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && MISSING_REFERENCE_CODES.has(code) && !isNotFound(err);
+}
+
+/** The store says the repository does not exist (the distribution spec's NAME_UNKNOWN), not merely that something in it is missing. */
+export function isUnknownRepository(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'NAME_UNKNOWN';
 }

@@ -50,19 +50,25 @@ test('when the upload a mount waits for fails for good, the other repository upl
   const proxy = await startFaultProxy(target(), [
     { method: 'POST', path: /^\/v2\/denied\/app\/blobs\/uploads/, action: { kind: 'status', status: 403 } },
   ]);
+  const client = new RegistryClient({ insecure: true });
   try {
-    const run = await mirrorCli([
+    // Planned as a whole, blobs are decided in mapping order: denied/app uploads, open/app mounts after it.
+    const plan = await planMirror(new RegistryStores(client), mappingsFromArgs([
       `${source().host}/fallback/app:v1=${proxy.host}/denied/app:v1`,
       `${source().host}/fallback/app:v1=${proxy.host}/open/app:v1`,
-    ], { continueOnError: true });
-    assert.equal(run.code, 1, 'one image failed');
-    assert.match(run.stderr, /denied\/app:v1: .*403/);
-    assert.match(run.stderr, /uploading it into open\/app instead of mounting it/);
-    assert.equal(run.stdout, `${image.digest} ${proxy.host}/open/app:v1\n`);
+    ]));
+    assert.ok(plan.blobs.some((b) => b.repository === 'open/app' && b.action === 'mount' && b.after?.repository === 'denied/app'));
+    const events: MirrorEvent[] = [];
+    const result = await executePlan(plan, { continueOnError: true, onEvent: (e) => events.push(e) });
+    assert.deepEqual(result.failed.map((f) => f.image.mapping.destination.repository), ['denied/app'], 'one image failed');
+    assert.match(result.failed[0]!.error.message, /403/);
+    assert.ok(events.some((e) => e.type === 'warning' && /uploading it into open\/app instead of mounting it/.test(e.message)));
+    assert.deepEqual(result.written.map((i) => i.root.digest), [image.digest]);
     assert.equal(sha256(await skopeoInspectRaw(target(), 'open/app:v1')), image.digest);
     for (const layer of image.layerDigests) assert.ok(await blobExists(target(), 'open/app', layer));
     assert.deepEqual(await tagsOf(target(), 'denied/app'), []);
   } finally {
+    await client.close();
     await proxy.stop();
   }
 });
