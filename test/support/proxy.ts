@@ -18,6 +18,8 @@ export type FaultAction =
   | { kind: 'cut'; afterBytes: number }
   /** Wait, then forward normally. */
   | { kind: 'delay'; ms: number }
+  /** Forward normally once `until` settles (the test decides when). */
+  | { kind: 'hold'; until: Promise<unknown> }
   /** Forward the headers, then the body at `bytes` every `everyMs` (a source that trickles). */
   | { kind: 'trickle'; bytes: number; everyMs: number };
 
@@ -239,6 +241,7 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
       }, action.ms);
       delays.add(timer);
     }
+    else if (action?.kind === 'hold') void action.until.finally(() => forward(req, res, action));
     else forward(req, res, action);
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,76 @@
+// The mirror as one pipeline against a real registry: an image is written while others are still
+// being planned, and the target is asked only what it can answer with something new.
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { test } from 'node:test';
+import { startFaultProxy } from '../support/proxy.js';
+import { registryTestHooks } from '../support/registry.js';
+import { makeLayer, seedImage } from '../support/seed.js';
+import { skopeoInspectRaw } from '../support/skopeo.js';
+import { mirrorCli, sha256, tagsOf } from './helpers.js';
+
+const source = registryTestHooks();
+const target = registryTestHooks();
+
+/** Resolves true once `check` holds, false when it did not within `attempts` tries. */
+async function eventually(check: () => Promise<boolean>, attempts = 200): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check()) return true;
+    await delay(50);
+  }
+  return false;
+}
+
+test('an image is written while another one is still being planned', async () => {
+  const first = await seedImage(source(), 'pipe/first', 'v1', { seed: 'pipe-first' });
+  const second = await seedImage(source(), 'pipe/second', 'v1', { platforms: ['linux/amd64', 'linux/arm64'], seed: 'pipe-second' });
+  // Reading the second image's tree (its list's entries) waits until the first image's tag is at the target.
+  const firstTagged = eventually(async () => (await tagsOf(target(), 'pipe/first')).includes('v1'));
+  const proxy = await startFaultProxy(source(), [
+    { method: 'GET', path: /^\/v2\/pipe\/second\/manifests\/sha256:/, action: { kind: 'hold', until: firstTagged } },
+  ]);
+  try {
+    const run = await mirrorCli([
+      `${proxy.host}/pipe/first:v1=${target().host}/pipe/first:v1`,
+      `${proxy.host}/pipe/second:v1=${target().host}/pipe/second:v1`,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await firstTagged, true, 'the first image was complete before the second was planned');
+    assert.equal(sha256(await skopeoInspectRaw(target(), 'pipe/first:v1')), first.digest);
+    assert.equal(sha256(await skopeoInspectRaw(target(), 'pipe/second:v1')), second.digest);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('a repository the target does not have yet is not asked about manifests or blobs; a re-run asks one question per image', async () => {
+  const base = makeLayer('pipe-asks-base', 40_000);
+  const images = await Promise.all(['one', 'two', 'three'].map((name) =>
+    seedImage(source(), `asks/${name}`, 'v1', { sharedLayers: [base], platforms: name === 'three' ? ['linux/amd64', 'linux/arm64'] : undefined, seed: `asks-${name}` })));
+  const proxy = await startFaultProxy(target(), []);
+  try {
+    const args = ['one', 'two', 'three'].map((name) => `${source().host}/asks/${name}:v1=${proxy.host}/asks/${name}:v1`);
+    const first = await mirrorCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    const asked = (method: string, pattern: RegExp) => proxy.hits.filter((h) => h.method === method && pattern.test(h.path));
+    assert.deepEqual(asked('HEAD', /\/blobs\//).map((h) => h.path), [], 'no blob is asked about in a new repository');
+    assert.deepEqual(asked('HEAD', /\/manifests\/sha256:/).map((h) => h.path), [], 'no manifest by digest either');
+    assert.equal(asked('HEAD', /\/manifests\/v1$/).length, 3, 'each tag once');
+    assert.equal(asked('GET', /\/tags\/list/).length, 3, 'each repository listed once');
+    // The shared layer is uploaded once and mounted into the two other repositories.
+    const baseDigest = sha256(base);
+    const mounts = asked('POST', /[?&]mount=/).filter((h) => decodeURIComponent(h.path).includes(`mount=${baseDigest}`));
+    assert.equal(mounts.length, 2, proxy.hits.map((h) => `${h.method} ${h.path}`).join('\n'));
+    for (const [i, name] of ['one', 'two', 'three'].entries()) {
+      assert.equal(sha256(await skopeoInspectRaw(target(), `asks/${name}:v1`)), images[i]!.digest);
+    }
+
+    const before = proxy.hits.length;
+    const again = await mirrorCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    const rerun = proxy.hits.slice(before).map((h) => `${h.method} ${h.path}`).filter((h) => h !== 'GET /v2/');
+    assert.deepEqual(rerun.sort(), ['one', 'two', 'three'].map((name) => `HEAD /v2/asks/${name}/manifests/v1`).sort());
+  } finally {
+    await proxy.stop();
+  }
+});
