@@ -206,6 +206,12 @@ export class Planner {
     }
   }
 
+  /** prepare() for every mapping, telling the targets first which repositories get several tags (one listing answers for them). */
+  prepareAll(mappings: readonly Mapping[]): Promise<boolean[]> {
+    this.targets.expect(mappings.map((m) => m.destination));
+    return Promise.all(mappings.map((m) => this.prepare(m)));
+  }
+
   /** Plans the mapping's image and its attached artifacts, blobs decided: ready to execute. */
   async plan(mapping: Mapping): Promise<readonly PlannedImage[]> {
     const images = await this.trees(mapping);
@@ -246,6 +252,7 @@ export class Planner {
    * hold known: the same plan whatever answered first.
    */
   async planAll(mappings: readonly Mapping[]): Promise<Plan> {
+    await this.prepareAll(mappings);
     const planned = await Promise.all(mappings.map((m) => this.trees(m)));
     await this.decide(planned.flat());
     return this.result(mappings);
@@ -457,7 +464,10 @@ class TargetState {
   private readonly manifests = new Map<string, PlannedManifest>();
   private readonly manifestPresence = new Once<boolean>();
   private readonly tags = new Once<{ digest: string } | undefined>();
-  private readonly newRepositories = new Once<boolean>();
+  /** Per repository: its tags, `absent` when it does not exist, undefined when the store cannot tell. */
+  private readonly repositoryTags = new Once<ReadonlySet<string> | 'absent' | undefined>();
+  /** Repositories that several tagged mappings write to: one tag listing answers for all of them. */
+  private readonly listFirst = new Set<string>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
@@ -496,9 +506,25 @@ class TargetState {
     if (this.force || destination.tag === undefined) return undefined;
     const tag = destination.tag;
     const store = this.stores.destination(destination);
-    const head = await this.tags.get(`${store.id} ${formatReference(destination)}`, () =>
-      this.limiter.run(store.id, () => store.headManifest(withTag(destination, tag), DESTINATION)));
+    const head = await this.tags.get(`${store.id} ${formatReference(destination)}`, async () => {
+      if (this.listFirst.has(repositoryKey(store, destination))) {
+        const tags = await this.tagsOf({ store, registry: destination.registry, repository: destination.repository });
+        if (tags === 'absent' || (tags !== undefined && !tags.has(tag))) return undefined;
+      }
+      return this.limiter.run(store.id, () => store.headManifest(withTag(destination, tag), DESTINATION));
+    });
     return head?.digest;
+  }
+
+  /** Tells which destinations the run writes, before their tags are asked about. */
+  expect(destinations: readonly ImageReference[]): void {
+    const tagged = new Map<string, number>();
+    for (const d of destinations) {
+      if (d.tag === undefined) continue;
+      const key = repositoryKey(this.stores.destination(d), d);
+      tagged.set(key, (tagged.get(key) ?? 0) + 1);
+    }
+    for (const [key, n] of tagged) if (n > 1) this.listFirst.add(key);
   }
 
   /** Decides the image action and marks which manifests of its tree the target already has. */
@@ -532,16 +558,20 @@ class TargetState {
    * manifests and blobs are asked about one by one. (Distribution also says NAME_UNKNOWN for a repository
    * that holds only untagged manifests: those are then written again, which is harmless.)
    */
-  private isNewRepository(at: { store: ImageStore; registry: string; repository: string }): Promise<boolean> {
+  private async isNewRepository(at: RepositoryAt): Promise<boolean> {
+    return !at.store.sharedBlobs && await this.tagsOf(at) === 'absent';
+  }
+
+  /** The repository's tags from one listing: `absent` when the store says it does not exist, undefined when it cannot tell. */
+  private tagsOf(at: RepositoryAt): Promise<ReadonlySet<string> | 'absent' | undefined> {
     const { store } = at;
     const listTags = store.listTags?.bind(store);
-    if (listTags === undefined || store.sharedBlobs) return Promise.resolve(false);
-    return this.newRepositories.get(`${store.id} ${at.registry}/${at.repository}`, async () => {
+    if (listTags === undefined) return Promise.resolve(undefined);
+    return this.repositoryTags.get(repositoryKey(store, at), async () => {
       try {
-        await this.limiter.run(store.id, () => listTags(at, DESTINATION));
-        return false;
+        return new Set(await this.limiter.run(store.id, () => listTags(at, DESTINATION)));
       } catch (err) {
-        return isUnknownRepository(err);
+        return isUnknownRepository(err) ? 'absent' : undefined;
       }
     });
   }
@@ -568,6 +598,10 @@ class TargetState {
     return blob;
   }
 }
+
+interface RepositoryAt { readonly store: ImageStore; readonly registry: string; readonly repository: string }
+
+const repositoryKey = (store: ImageStore, repo: { registry: string; repository: string }) => `${store.id} ${repo.registry}/${repo.repository}`;
 
 const holderKey = (b: PlannedBlob) => `${b.store.id} ${b.digest}`;
 

@@ -61,7 +61,7 @@ async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[
   const executor = new Executor({ limiter, continueOnError: opts.continueOnError, onEvent: reporter.onEvent });
   // Whether a source can be read decides whether anything is written: read every top manifest first
   // (and the destination tags meanwhile), a small part of the work that also settles a re-run.
-  const ready = await Promise.all(mappings.map((m) => planner.prepare(m)));
+  const ready = await planner.prepareAll(mappings);
   const barrier = (planner.failures > 0 && !opts.continueOnError) || opts.diskSpace !== undefined;
   if (barrier) {
     const plan = await planner.planAll(mappings);

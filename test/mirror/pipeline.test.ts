@@ -74,3 +74,26 @@ test('a repository the target does not have yet is not asked about manifests or 
     await proxy.stop();
   }
 });
+
+test('several tags into one repository: one tag listing instead of a HEAD per tag', async () => {
+  const tags = ['v1', 'v2', 'v3'];
+  for (const tag of tags) await seedImage(source(), 'many/app', tag, { seed: `many-${tag}` });
+  const proxy = await startFaultProxy(target(), []);
+  try {
+    const args = tags.map((tag) => `${source().host}/many/app:${tag}=${proxy.host}/many/app:${tag}`);
+    const first = await mirrorCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    const tagQuestions = (from: number) => proxy.hits.slice(from).map((h) => `${h.method} ${h.path}`)
+      .filter((h) => /tags\/list|HEAD .*\/manifests\/v\d$/.test(h)).map((h) => h.replace(/\?.*/, ''));
+    assert.deepEqual(tagQuestions(0), ['GET /v2/many/app/tags/list']);
+    assert.deepEqual((await tagsOf(target(), 'many/app')).sort(), tags);
+
+    const before = proxy.hits.length;
+    const again = await mirrorCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /0 mirrored .* 3 skipped \(3 already present/);
+    assert.deepEqual(tagQuestions(before).sort(), ['GET /v2/many/app/tags/list', ...tags.map((t) => `HEAD /v2/many/app/manifests/${t}`)].sort());
+  } finally {
+    await proxy.stop();
+  }
+});
