@@ -1,7 +1,8 @@
-// What the benchmarks that run olm-mirror share: the synthetic image set, running the CLI as a child
-// process with its peak memory, timing with the CPU of the tool and of the registries, and the tables.
+// What the benchmarks that run olm-mirror share: the synthetic image sets (pushed in parallel), running the
+// CLI as a child process with its peak memory, timing with the CPU of the tool and of the registries,
+// medians, and the tables.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { repoRoot } from '../test/support/paths.js';
@@ -20,10 +21,14 @@ export function envInt(name: string, fallback: number): number {
 
 export interface ChildRun { peakRssMiB: number; stderr: string }
 
-/** Runs the olm-mirror CLI as a child process, polling its peak resident memory (VmHWM) until it exits. */
-export function runOlmMirror(args: string[], authFile: string): Promise<ChildRun> {
-  const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [main, 'image', 'mirror', '--insecure', ...args], {
+export const olmMirrorMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+/**
+ * Runs `node ARGS` as a child process, sampling its peak resident memory (VmHWM) every 20 ms until it
+ * exits: for a process of a few tens of milliseconds that is a lower bound.
+ */
+export function runNode(args: string[], authFile: string): Promise<ChildRun> {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, REGISTRY_AUTH_FILE: authFile }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let peakKiB = 0;
@@ -41,10 +46,24 @@ export function runOlmMirror(args: string[], authFile: string): Promise<ChildRun
     child.on('error', reject);
     child.on('close', (code) => {
       clearInterval(poll);
-      if (code !== 0) reject(new Error(`olm-mirror ${args.join(' ')} exited with ${code}:\n${stderr}`));
+      if (code !== 0) reject(new Error(`node ${args.join(' ')} exited with ${code}:\n${stderr}`));
       else resolve({ peakRssMiB: peakKiB / 1024, stderr });
     });
   });
+}
+
+/** Runs `olm-mirror image mirror --insecure ARGS` as a child process (see runNode). */
+export function runOlmMirror(args: string[], authFile: string): Promise<ChildRun> {
+  return runNode([olmMirrorMain, 'image', 'mirror', '--insecure', ...args], authFile);
+}
+
+/** Runs `work` over `items`, at most `parallel` at a time, in list order. */
+export async function inParallel<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
 }
 
 /** Linux reports CPU times in clock ticks, 100 per second on every common kernel configuration. */
@@ -74,31 +93,66 @@ function registriesCpu(registries: TestRegistry[]): number {
 
 export interface Measured { seconds: number; toolCpu: number; registryCpu: number }
 
-/** Wall time, CPU of the tool's processes (children of this one, once they exited) and CPU of the registries involved. */
-export async function measure<T>(registries: TestRegistry[], work: () => Promise<T>): Promise<Measured & { result: T }> {
-  const childrenCpu = () => cpuSeconds(readFileSync('/proc/self/stat', 'utf8'), true);
-  const [tool0, registry0] = [childrenCpu(), registriesCpu(registries)];
+/**
+ * Wall time, CPU of the tool and CPU of the registries involved. The tool is the children of this process
+ * (counted once they exited), or with `inProcess` this process itself (a copier running in the benchmark).
+ */
+export async function measure<T>(registries: TestRegistry[], work: () => Promise<T>, inProcess = false): Promise<Measured & { result: T }> {
+  const toolCpu = () => cpuSeconds(readFileSync('/proc/self/stat', 'utf8'), !inProcess);
+  const [tool0, registry0] = [toolCpu(), registriesCpu(registries)];
   const started = process.hrtime.bigint();
   const result = await work();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, toolCpu: childrenCpu() - tool0, registryCpu: registriesCpu(registries) - registry0, result };
+  return { seconds, toolCpu: toolCpu() - tool0, registryCpu: registriesCpu(registries) - registry0, result };
+}
+
+export const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** The median of each figure over several runs of one way. */
+export function medianOf(runs: Measured[]): Measured {
+  return {
+    seconds: median(runs.map((r) => r.seconds)),
+    toolCpu: median(runs.map((r) => r.toolCpu)),
+    registryCpu: median(runs.map((r) => r.registryCpu)),
+  };
+}
+
+/** A synthetic image set: every image `bench/<name>-<i>:v1` with the same shared layers first, then its own. */
+export interface ImageSet {
+  name: string;
+  count: number;
+  sharedLayers: Buffer[];
+  /** Sizes of each image's own layers (seed.ts: up to 1 MiB tar.gz, above raw bytes). */
+  layerSizes: number[];
+  /** Every fourth image is a manifest list of these platforms (none: only single images). */
+  listPlatforms?: string[];
+}
+
+/** Pushes the image set, 8 images at a time (the registry, not the pushing, is the limit); returns the repositories. */
+export async function seedImageSet(source: TestRegistry, set: ImageSet): Promise<string[]> {
+  const width = String(set.count - 1).length;
+  const repositories = Array.from({ length: set.count }, (_, i) => `bench/${set.name}-${String(i).padStart(Math.max(2, width), '0')}`);
+  await inParallel([...repositories.entries()], 8, ([i, repository]) => seedImage(source, repository, 'v1', {
+    sharedLayers: set.sharedLayers,
+    layerSizes: set.layerSizes,
+    platforms: set.listPlatforms && i % 4 === 3 ? set.listPlatforms : undefined,
+    seed: repository,
+  }));
+  return repositories;
 }
 
 /** N images: two shared base layers, own layers, every fourth one a two-platform manifest list. */
-export async function seedImages(source: TestRegistry, count: number, layerMiB: number): Promise<string[]> {
-  const bases = [makeLayer('bench-base-os', 1000 * 1024), makeLayer('bench-base-runtime', 512 * 1024)];
-  const repositories: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const repository = `bench/app-${String(i).padStart(2, '0')}`;
-    await seedImage(source, repository, 'v1', {
-      sharedLayers: bases,
-      layerSizes: [layerMiB * MiB + 1, 256 * 1024],
-      platforms: i % 4 === 3 ? ['linux/amd64', 'linux/arm64'] : undefined,
-      seed: repository,
-    });
-    repositories.push(repository);
-  }
-  return repositories;
+export function seedImages(source: TestRegistry, count: number, layerMiB: number): Promise<string[]> {
+  return seedImageSet(source, {
+    name: 'app', count,
+    sharedLayers: [makeLayer('bench-base-os', 1000 * 1024), makeLayer('bench-base-runtime', 512 * 1024)],
+    layerSizes: [layerMiB * MiB + 1, 256 * 1024],
+    listPlatforms: ['linux/amd64', 'linux/arm64'],
+  });
 }
 
 export function writeMapping(dir: string, source: TestRegistry, target: TestRegistry, repositories: string[]): string {
@@ -121,7 +175,30 @@ export function table(rows: string[][]): string {
 export interface BenchEnvironment {
   workDir: string;
   authFile: string;
-  startRegistry: () => Promise<TestRegistry>;
+  /** `tmpfs`: the registry's storage in memory (/dev/shm), so that its disk is not what a run measures. */
+  startRegistry: (storage?: 'disk' | 'tmpfs') => Promise<TestRegistry>;
+}
+
+const TMPFS = '/dev/shm';
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * startRegistry makes its folder (config, log, storage) with mkdtemp under os.tmpdir(), synchronously before
+ * its first await, and os.tmpdir() follows TMPDIR: pointing TMPDIR at /dev/shm for that call puts the storage
+ * there. Checked afterwards, so that a change in startRegistry fails here instead of measuring the disk.
+ */
+async function startTmpfsRegistry(): Promise<TestRegistry> {
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = TMPFS;
+  const starting = startRegistry();
+  if (saved === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = saved;
+  const registry = await starting;
+  if (statfsSync(dirname(registry.storageDir)).type !== TMPFS_MAGIC) {
+    await registry.stop();
+    throw new Error(`bench: the registry storage ${registry.storageDir} is not on tmpfs (${TMPFS})`);
+  }
+  return registry;
 }
 
 export async function withBenchEnvironment<T>(work: (env: BenchEnvironment) => Promise<T>): Promise<T> {
@@ -130,8 +207,8 @@ export async function withBenchEnvironment<T>(work: (env: BenchEnvironment) => P
   const authFile = join(workDir, 'auth.json');
   writeFileSync(authFile, '{"auths":{}}');
   const registries: TestRegistry[] = [];
-  const start = async () => {
-    const r = await startRegistry();
+  const start = async (storage: 'disk' | 'tmpfs' = 'disk') => {
+    const r = storage === 'tmpfs' ? await startTmpfsRegistry() : await startRegistry();
     registries.push(r);
     return r;
   };

@@ -1,10 +1,10 @@
 // `npm run bench`: every benchmark, one after the other (they share the machine, so never in parallel).
 import { formatCatalogLoadBench, runCatalogLoadBench } from './catalog-load.js';
 import { runCatalogFilterBench } from './catalog-filter.js';
-import { runImageMirrorBench } from './image-mirror.js';
 import { runDiskMirrorBench } from './disk-mirror.js';
+import { runSpeedBench } from './speed.js';
 
-await runImageMirrorBench();
+await runSpeedBench();
 console.log();
 await runDiskMirrorBench();
 console.log();

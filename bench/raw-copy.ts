@@ -1,0 +1,84 @@
+// The floor the speed benchmark holds olm-mirror to: the simplest fast copier, written for the benchmark
+// only. 8 workers over the images; per image GET the manifest (and each child of a list), then every
+// blob it names once: POST an upload, GET the blob and stream its body straight into
+// PUT <location>?digest=, as curl piped into curl would; then the child manifests by digest, the
+// manifest by tag last. No HEAD checks, no mounts, no digest verification, no retries: nothing a
+// careful mirror pays for. Plain HTTP, anonymous, over undici pools with keep-alive (8 connections
+// per registry).
+import { Pool, type Dispatcher } from 'undici';
+import type { TestRegistry } from '../test/support/registry.js';
+import { inParallel } from './harness.js';
+
+const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const IMAGE_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+const ACCEPT = [...INDEX_TYPES, ...IMAGE_TYPES].join(', ');
+const WORKERS = 8;
+
+interface Manifest { mediaType: string; bytes: Buffer }
+interface ImageManifest { config: { digest: string }; layers: { digest: string }[] }
+interface IndexManifest { manifests: { digest: string }[] }
+
+async function expectStatus(res: Dispatcher.ResponseData, expected: number, what: string): Promise<void> {
+  if (res.statusCode === expected) return;
+  throw new Error(`raw copy: ${what} answered HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
+}
+
+async function getManifest(source: Pool, repository: string, reference: string): Promise<Manifest> {
+  const res = await source.request({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, headers: { accept: ACCEPT } });
+  await expectStatus(res, 200, `GET manifest ${repository}:${reference}`);
+  return { mediaType: String(res.headers['content-type']), bytes: Buffer.from(await res.body.arrayBuffer()) };
+}
+
+async function putManifest(target: Pool, repository: string, reference: string, manifest: Manifest): Promise<void> {
+  const res = await target.request({
+    method: 'PUT', path: `/v2/${repository}/manifests/${reference}`, body: manifest.bytes, headers: { 'content-type': manifest.mediaType },
+  });
+  await expectStatus(res, 201, `PUT manifest ${repository}:${reference}`);
+  await res.body.dump();
+}
+
+async function copyBlob(source: Pool, target: Pool, targetUrl: string, repository: string, digest: string): Promise<void> {
+  const session = await target.request({ method: 'POST', path: `/v2/${repository}/blobs/uploads/` });
+  await expectStatus(session, 202, `POST upload in ${repository}`);
+  await session.body.dump();
+  const location = new URL(String(session.headers.location), targetUrl);
+  location.searchParams.set('digest', digest);
+  const blob = await source.request({ method: 'GET', path: `/v2/${repository}/blobs/${digest}` });
+  await expectStatus(blob, 200, `GET blob ${repository}@${digest}`);
+  const put = await target.request({
+    method: 'PUT', path: `${location.pathname}${location.search}`, body: blob.body,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.headers['content-length']) },
+  });
+  await expectStatus(put, 201, `PUT blob ${repository}@${digest}`);
+  await put.body.dump();
+}
+
+async function copyImage(source: Pool, target: Pool, targetUrl: string, repository: string, tag: string): Promise<void> {
+  const top = await getManifest(source, repository, tag);
+  const children = new Map<string, Manifest>();
+  if (INDEX_TYPES.includes(top.mediaType)) {
+    for (const { digest } of (JSON.parse(top.bytes.toString()) as IndexManifest).manifests) {
+      children.set(digest, await getManifest(source, repository, digest));
+    }
+  }
+  const images = children.size > 0 ? [...children.values()] : [top];
+  // The platforms of a list share their base layers: each blob once per image.
+  const blobs = new Set(images.flatMap((m) => {
+    const { config, layers } = JSON.parse(m.bytes.toString()) as ImageManifest;
+    return [config.digest, ...layers.map((l) => l.digest)];
+  }));
+  for (const digest of blobs) await copyBlob(source, target, targetUrl, repository, digest);
+  for (const [digest, child] of children) await putManifest(target, repository, digest, child);
+  await putManifest(target, repository, tag, top);
+}
+
+/** Copies `repository:tag` for each repository from `from` to the same name on `to`. */
+export async function rawCopy(from: TestRegistry, to: TestRegistry, repositories: string[], tag = 'v1'): Promise<void> {
+  const source = new Pool(from.url, { connections: WORKERS });
+  const target = new Pool(to.url, { connections: WORKERS });
+  try {
+    await inParallel(repositories, WORKERS, (repository) => copyImage(source, target, to.url, repository, tag));
+  } finally {
+    await Promise.all([source.close(), target.close()]);
+  }
+}
