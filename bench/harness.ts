@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { repoRoot } from '../test/support/paths.js';
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 import { makeLayer, seedImage } from '../test/support/seed.js';
+import { inParallel } from '../src/util/in-parallel.js';
 
 export const MiB = 1024 * 1024;
 
@@ -55,15 +56,6 @@ export function runNode(args: string[], authFile: string): Promise<ChildRun> {
 /** Runs `olm-mirror image mirror --insecure ARGS` as a child process (see runNode). */
 export function runOlmMirror(args: string[], authFile: string): Promise<ChildRun> {
   return runNode([olmMirrorMain, 'image', 'mirror', '--insecure', ...args], authFile);
-}
-
-/** Runs `work` over `items`, at most `parallel` at a time, in list order. */
-export async function inParallel<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
 }
 
 /** Linux reports CPU times in clock ticks, 100 per second on every common kernel configuration. */
@@ -182,23 +174,9 @@ export interface BenchEnvironment {
 const TMPFS = '/dev/shm';
 const TMPFS_MAGIC = 0x01021994;
 
-/**
- * startRegistry makes its folder (config, log, storage) with mkdtemp under os.tmpdir(), synchronously before
- * its first await, and os.tmpdir() follows TMPDIR: pointing TMPDIR at /dev/shm for that call puts the storage
- * there. Checked afterwards, so that a change in startRegistry fails here instead of measuring the disk.
- */
 async function startTmpfsRegistry(): Promise<TestRegistry> {
-  const saved = process.env.TMPDIR;
-  process.env.TMPDIR = TMPFS;
-  const starting = startRegistry();
-  if (saved === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = saved;
-  const registry = await starting;
-  if (statfsSync(dirname(registry.storageDir)).type !== TMPFS_MAGIC) {
-    await registry.stop();
-    throw new Error(`bench: the registry storage ${registry.storageDir} is not on tmpfs (${TMPFS})`);
-  }
-  return registry;
+  if (statfsSync(TMPFS).type !== TMPFS_MAGIC) throw new Error(`bench: ${TMPFS} is not a tmpfs on this machine`);
+  return startRegistry({ parentDir: TMPFS });
 }
 
 export async function withBenchEnvironment<T>(work: (env: BenchEnvironment) => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@
 // per registry).
 import { Pool, type Dispatcher } from 'undici';
 import type { TestRegistry } from '../test/support/registry.js';
-import { inParallel } from './harness.js';
+import { inParallel } from '../src/util/in-parallel.js';
 
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
 const IMAGE_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];

@@ -28,10 +28,11 @@ import type { TestRegistry } from '../test/support/registry.js';
 import { makeLayer, seedImage } from '../test/support/seed.js';
 import { skopeoCopyAll } from '../test/support/skopeo.js';
 import {
-  envInt, inParallel, measure, median, medianOf, MiB, olmMirrorMain, runNode, runOlmMirror, seedImageSet, table, verdict,
+  envInt, measure, median, medianOf, MiB, olmMirrorMain, runNode, runOlmMirror, seedImageSet, table, verdict,
   withBenchEnvironment, writeMapping, type BenchEnvironment, type ImageSet, type Measured,
 } from './harness.js';
 import { rawCopy } from './raw-copy.js';
+import { inParallel } from '../src/util/in-parallel.js';
 
 const KiB = 1024;
 const MB = 1e6;

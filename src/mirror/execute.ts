@@ -253,7 +253,9 @@ class Execution {
       sent += n;
       this.emit({ type: 'bytes', blob: b, bytes: n });
     };
-    await this.limiter.run(b.store.id, () => b.store.pushBlob(b, b.digest, b.size, open, onBytes));
+    // Into a folder, the source registry's connections are what bounds the copies.
+    const bound = b.store.local && !b.source.store.local ? b.source.store.id : b.store.id;
+    await this.limiter.run(bound, () => b.store.pushBlob(b, b.digest, b.size, open, onBytes));
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += sent;
     this.emit({ type: 'blob-done', blob: b, action: 'upload' });

@@ -46,6 +46,8 @@ export interface ImageStore {
   readonly description: string;
   /** Every blob is held once for the whole store (an OCI layout), not per repository (a registry). */
   readonly sharedBlobs?: boolean;
+  /** On this machine (a folder, memory): a copy between it and a remote store is bounded by the remote one alone. */
+  readonly local?: boolean;
 
   /** By tag or digest (`latest` when neither), verified against `ref.digest`; a NotFound-kind error when absent. */
   getManifest(ref: ImageReference): Promise<StoredManifest>;

@@ -49,6 +49,8 @@ export interface StartRegistryOptions {
   tokenTtlSeconds?: number;
   /** token variant: the issuer's realm is plain HTTP (the registry itself stays HTTPS). */
   tokenRealmPlainHttp?: boolean;
+  /** Where the registry's folder (config, log, storage) is made; default the system's temp folder. */
+  parentDir?: string;
 }
 
 const REGISTRY_BINARY = process.env.OLM_MIRROR_TEST_REGISTRY_BIN ?? 'docker-registry';
@@ -134,7 +136,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
   const variant = opts.variant ?? 'plain';
-  const dir = mkdtempSync(join(tmpdir(), `olm-mirror-registry-${variant}-`));
+  const dir = mkdtempSync(join(opts.parentDir ?? tmpdir(), `olm-mirror-registry-${variant}-`));
   removeOnExit(dir);
   const storageDir = join(dir, 'storage');
   const logFile = join(dir, 'registry.log');

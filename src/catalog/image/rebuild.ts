@@ -208,6 +208,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
 /** The rebuilt image, read-only: its own manifests, configs and layer, the original layers from the source. */
 class RebuiltImageStore implements ImageStore {
   readonly id: string;
+  readonly local = true;
   readonly description: string;
 
   constructor(private readonly source: ImageStore, private readonly original: ImageReference, private readonly root: StoredManifest,

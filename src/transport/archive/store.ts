@@ -32,6 +32,7 @@ export class ArchiveStore implements ImageStore {
   readonly id: string;
   readonly description: string;
   readonly sharedBlobs = true;
+  readonly local = true;
   private readonly table: EntryTable;
   private readonly childrenCache = new Map<string, readonly Descriptor[]>();
 

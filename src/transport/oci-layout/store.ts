@@ -50,6 +50,7 @@ export class OciLayoutStore implements ImageStore {
   readonly id: string;
   readonly description: string;
   readonly sharedBlobs = true;
+  readonly local = true;
 
   /** The index as last read from or written to disk, the entries put since (by name), and both together. */
   private committed: IndexDocument;
