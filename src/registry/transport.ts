@@ -1,6 +1,8 @@
 // HTTP plumbing: undici Pools per origin (keep-alive, bounded connections), TLS trust, timeouts.
 import { rootCertificates } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import request from 'undici/lib/api/api-request.js';
+import Pool from 'undici/lib/dispatcher/pool.js';
 import { readCertificateAuthority } from './certificates.js';
 
 export interface TransportOptions {
@@ -190,7 +192,7 @@ export class Transport {
 
   /** One HTTP exchange, no retries, no redirects; the caller must consume or discard the body. */
   async send(url: URL, method: HttpMethod, headers: Headers = {}, body?: RequestBody, opts: { headersTimeoutMs?: number } = {}): Promise<HttpResponse> {
-    const res = await this.pool(url.origin, method).request({
+    const res = await request.call(this.pool(url.origin, method), {
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
