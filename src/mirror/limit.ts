@@ -1,51 +1,80 @@
 // Bounded parallelism per key (a registry host): tasks beyond the limit wait in FIFO order.
 
-export class KeyedLimiter {
-  private readonly active = new Map<string, number>();
-  private readonly waiting = new Map<string, Array<() => void>>();
+/** What a running task can tell the limiter that runs it. */
+export interface Slot {
+  /** Bytes the task moved since its last report (a streamed upload reports as it goes); negative counts are ignored. */
+  moved(bytes: number): void;
+}
 
-  constructor(private readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`parallelism must be a positive integer, got ${limit}`);
-  }
-
+export interface Limiter {
   /**
-   * Runs `task` once fewer than `limit` tasks with the same key are running. `urgent` tasks go to the
-   * front of the queue (small requests that finish an image should not wait behind every upload).
+   * Runs `task` once fewer than `limitOf(key)` tasks with the same key are running. `urgent` tasks go to
+   * the front of the queue (small requests that finish an image should not wait behind every upload).
    * Never await other limited work inside `task`: a slot held while waiting can deadlock.
    */
-  async run<T>(key: string, task: () => Promise<T>, urgent = false): Promise<T> {
+  run<T>(key: string, task: (slot: Slot) => Promise<T>, urgent?: boolean): Promise<T>;
+  /** How many tasks with this key may run at once now (for progress output). */
+  limitOf(key: string): number;
+}
+
+const UNMEASURED: Slot = { moved: () => undefined };
+
+/** The queues: per key, the running count and the waiters; subclasses say how many may run. */
+export abstract class QueueingLimiter implements Limiter {
+  private readonly keys = new Map<string, { running: number; waiting: Array<() => void> }>();
+
+  abstract limitOf(key: string): number;
+
+  async run<T>(key: string, task: (slot: Slot) => Promise<T>, urgent = false): Promise<T> {
     await this.acquire(key, urgent);
     try {
-      return await task();
+      return await task(UNMEASURED);
     } finally {
       this.release(key);
     }
   }
 
+  /** Tasks with this key waiting for a slot. */
+  protected queued(key: string): number {
+    return this.keys.get(key)?.waiting.length ?? 0;
+  }
+
   private acquire(key: string, urgent: boolean): Promise<void> {
-    const running = this.active.get(key) ?? 0;
-    if (running < this.limit) {
-      this.active.set(key, running + 1);
+    let entry = this.keys.get(key);
+    if (entry === undefined) this.keys.set(key, entry = { running: 0, waiting: [] });
+    if (entry.running < this.limitOf(key)) {
+      entry.running++;
       return Promise.resolve();
     }
+    const queue = entry.waiting;
     return new Promise((resolve) => {
-      const queue = this.waiting.get(key) ?? [];
       if (urgent) queue.unshift(resolve);
       else queue.push(resolve);
-      this.waiting.set(key, queue);
     });
   }
 
+  /** Frees a slot and starts as many waiters as the limit, as it is now, lets in (none after it was lowered). */
   private release(key: string): void {
-    const next = this.waiting.get(key)?.shift();
-    if (next) {
-      next(); // the slot passes straight to the next waiter
-      return;
+    const entry = this.keys.get(key)!;
+    entry.running--;
+    const limit = this.limitOf(key);
+    while (entry.running < limit && entry.waiting.length > 0) {
+      entry.running++;
+      entry.waiting.shift()!();
     }
-    this.waiting.delete(key);
-    const running = (this.active.get(key) ?? 1) - 1;
-    if (running === 0) this.active.delete(key);
-    else this.active.set(key, running);
+    if (entry.running === 0) this.keys.delete(key);
+  }
+}
+
+/** The same limit for every key. */
+export class KeyedLimiter extends QueueingLimiter {
+  constructor(private readonly limit: number) {
+    super();
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`parallelism must be a positive integer, got ${limit}`);
+  }
+
+  limitOf(): number {
+    return this.limit;
   }
 }
 
