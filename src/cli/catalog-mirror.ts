@@ -98,7 +98,7 @@ export function catalogMirrorCommand(): Command {
     .description('Mirror an operator catalog image and every image it references to DEST, and write the files that point a cluster at the mirror.')
     .argument('<src>', 'the catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.14, or file://DIR (mirror from disk)')
     .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)');
-  addExtractionFlag(addRegistryFlags(cmd, { maxPerRegistry: 4 }))
+  addExtractionFlag(addRegistryFlags(cmd))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of the catalog image to read when it is a manifest list: a regex matched anywhere in os/arch[/variant] (anchor with ^...$)')
       .argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))
     .option('--manifests-only', 'write the manifests directory and the database, copy no image', false)

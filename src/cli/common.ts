@@ -9,6 +9,7 @@ import { parseArchiveSize } from '../transport/archive/format.js';
 import { parseSize } from '../util/size.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 import { CertificateAuthorityError, readCertificateAuthority } from '../registry/certificates.js';
+import { ADAPTIVE_DEFAULTS } from '../mirror/adaptive-limit.js';
 
 export { ExitCode } from '../errors.js';
 
@@ -79,14 +80,15 @@ function parseRetries(value: string): number {
 }
 
 /** Adds -a/--registry-config, --insecure, --certificate-authority, --max-per-registry and --retries. */
-export function addRegistryFlags(cmd: Command, defaults: { maxPerRegistry?: number } = {}): Command {
+export function addRegistryFlags(cmd: Command): Command {
   return cmd
     .option('-a, --registry-config <file>',
       'credentials file (podman auth.json or docker config.json); default: $REGISTRY_AUTH_FILE, then the podman and docker locations')
     .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
     .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
-    .addOption(new Option('--max-per-registry <n>', 'parallel requests per registry (reads and writes each)')
-      .argParser(parsePositiveInt).default(defaults.maxPerRegistry ?? 6))
+    .addOption(new Option('--max-per-registry <n>', 'at most this many parallel requests per registry, reads and writes each ' +
+      `(default: start at ${ADAPTIVE_DEFAULTS.initial}, grow while it pays up to ${ADAPTIVE_DEFAULTS.cap}, halve when a registry answers 429/503 or times out)`)
+      .argParser(parsePositiveInt))
     .addOption(new Option('--retries <n>', 'times a failed request (network error, 5xx, 429, damaged content) is tried again')
       .argParser(parseRetries).default(4));
 }
@@ -124,7 +126,7 @@ export async function clientOptionsFrom(flags: RegistryFlags, warn: (line: strin
     uploadStateDir: join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'olm-mirror', 'uploads'),
     insecure: flags.insecure ?? false,
     caFiles: flags.certificateAuthority ?? [],
-    maxConnectionsPerRegistry: flags.maxPerRegistry ?? 6,
+    maxConnectionsPerRegistry: flags.maxPerRegistry ?? ADAPTIVE_DEFAULTS.cap,
     retries: flags.retries ?? 4,
   };
 }

@@ -48,7 +48,7 @@ export function mirrorCommand(): Command {
     .description('Mirror every catalog of an oc-mirror ImageSetConfiguration, filtered and rebuilt, plus its additional images, in one run.')
     .argument('<dest>', 'the mirror registry, with an optional namespace: host[:port][/namespace], or file://DIR (mirror to disk)')
     .requiredOption('-c, --config <file>', 'the ImageSetConfiguration');
-  addRegistryFlags(cmd, { maxPerRegistry: 4 })
+  addRegistryFlags(cmd)
     .option('--to-manifests <dir>', 'the manifests root (default: manifests-imageset-<unix seconds>)')
     .addOption(new Option('--max-components <n>', 'maximum path components of target repositories; 0 = no limit').argParser(parseMaxComponents).default(2))
     .addOption(new Option('--index-filter-by-os <regex>', 'platform of catalog images to read when they are manifest lists').argParser(regexArgument).default(DEFAULT_CATALOG_PLATFORM))

@@ -258,3 +258,12 @@ function percent(fraction: number): string {
   const rounded = Math.round(fraction * 100);
   return `${rounded >= 0 ? '+' : ''}${rounded}%`;
 }
+
+/**
+ * The limiter of one mirror run: adaptive, at most `maxPerRegistry` (--max-per-registry) per registry,
+ * or the default cap when not given; it starts lower when the cap is below the default start.
+ */
+export function runLimiter(maxPerRegistry: number | undefined, onChange?: (change: LimitChange) => void): AdaptiveLimiter {
+  const cap = maxPerRegistry ?? ADAPTIVE_DEFAULTS.cap;
+  return new AdaptiveLimiter({ cap, initial: Math.min(cap, ADAPTIVE_DEFAULTS.initial), onChange });
+}

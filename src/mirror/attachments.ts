@@ -12,7 +12,7 @@ import { parseManifest } from '../manifest/manifest.js';
 import { MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
 import type { ReferrerDescriptor, StoreResolver } from '../transport/store.js';
-import { KeyedLimiter, Once } from './limit.js';
+import { Once, type Limiter } from './limit.js';
 import type { Mapping } from './mapping.js';
 import { verifyImageSignature } from './signatures.js';
 
@@ -56,7 +56,7 @@ export class AttachmentFinder {
   private readonly referrersApi = new Map<string, Promise<boolean>>();
   private readonly claimed = new Set<string>();
 
-  constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
+  constructor(private readonly stores: StoreResolver, private readonly limiter: Limiter) {}
 
   /** Starts listing the source repository's tags, so that find() does not wait a round trip after the manifests were read. */
   prefetch(source: ImageReference): void {

@@ -6,7 +6,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { formatReference, withTag, type ImageReference } from '../reference/reference.js';
 import { isMissingReference, type ImageStore } from '../transport/store.js';
 import { inParallel } from '../util/in-parallel.js';
-import { KeyedLimiter, Once } from './limit.js';
+import { ADAPTIVE_DEFAULTS, runLimiter } from './adaptive-limit.js';
+import { Once, type Limiter } from './limit.js';
 import { blobKey, manifestKey, type Plan, type PlannedBlob, type PlannedImage, type PlannedManifest } from './plan.js';
 
 export type MirrorEvent =
@@ -24,7 +25,7 @@ export interface ExecuteOptions {
   /** Parallel operations per registry (default 6). */
   maxPerRegistry?: number;
   /** Shares the bound on parallel requests with the planner of the same run (then maxPerRegistry is not used). */
-  limiter?: KeyedLimiter;
+  limiter?: Limiter;
   /** Keep mirroring the other images after one failed (default: stop starting new ones). */
   continueOnError?: boolean;
   onEvent?: (event: MirrorEvent) => void;
@@ -54,7 +55,6 @@ export interface MirrorResult extends Readonly<TransferStats> {
 const MISSING_REFERENCE_RETRIES = 2;
 const FOR_PUSH = { forPush: true } as const;
 
-const DEFAULT_PARALLELISM = 6;
 const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
 
 /** Carries out the plan in the stores it names; commits every written store before it returns. */
@@ -65,7 +65,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions = {}): Promis
 }
 
 /** How many images to work on at once: enough to keep every allowed connection busy, few enough to finish images early. */
-export function imagesInFlight(maxPerRegistry = DEFAULT_PARALLELISM): number {
+export function imagesInFlight(maxPerRegistry: number = ADAPTIVE_DEFAULTS.cap): number {
   return maxPerRegistry * IMAGES_IN_FLIGHT_PER_CONNECTION;
 }
 
@@ -85,7 +85,7 @@ export class Executor {
   private stopped = false;
 
   constructor(private readonly opts: ExecuteOptions = {}) {
-    this.run = new Execution(opts.limiter ?? new KeyedLimiter(opts.maxPerRegistry ?? DEFAULT_PARALLELISM), opts.onEvent ?? (() => undefined));
+    this.run = new Execution(opts.limiter ?? runLimiter(opts.maxPerRegistry), opts.onEvent ?? (() => undefined));
   }
 
   /** Whether an image failed and no new ones are started (never with continueOnError). */
@@ -129,7 +129,7 @@ class Execution {
   private readonly tasks = new Set<Promise<unknown>>();
   readonly stats: TransferStats = { blobsUploaded: 0, bytesUploaded: 0, blobsMounted: 0, bytesMounted: 0, manifestsPushed: 0 };
 
-  constructor(private readonly limiter: KeyedLimiter, private readonly emit: (e: MirrorEvent) => void) {}
+  constructor(private readonly limiter: Limiter, private readonly emit: (e: MirrorEvent) => void) {}
 
   /** Mirrors one image; true when something was written, false when it was already there. */
   async image(image: PlannedImage): Promise<boolean> {
@@ -255,7 +255,11 @@ class Execution {
     };
     // Into a folder, the source registry's connections are what bounds the copies.
     const bound = b.store.local && !b.source.store.local ? b.source.store.id : b.store.id;
-    await this.limiter.run(bound, () => b.store.pushBlob(b, b.digest, b.size, open, onBytes));
+    // The bytes tell the limiter how much work the slot did (a big upload is more than one request).
+    await this.limiter.run(bound, (slot) => b.store.pushBlob(b, b.digest, b.size, open, (n) => {
+      slot.moved(n);
+      onBytes(n);
+    }));
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += sent;
     this.emit({ type: 'blob-done', blob: b, action: 'upload' });

@@ -10,7 +10,8 @@ import { isNotFound } from '../errors.js';
 import { AttachmentFinder, mirroredDigests, type Attachment, type AttachmentMark } from './attachments.js';
 import { canMount, isUnknownRepository, type ImageStore, type StoreResolver } from '../transport/store.js';
 import { count, formatBytes } from './format.js';
-import { KeyedLimiter, Once } from './limit.js';
+import { runLimiter } from './adaptive-limit.js';
+import { Once, type Limiter } from './limit.js';
 import { describeMapping, type Mapping } from './mapping.js';
 
 /** Destinations are checked with the push token the writes need (one token, and no 401 for repositories not created yet). */
@@ -167,7 +168,7 @@ export class Planner {
   /** Per store and digest: the first blob decided, which the others mount from once it is in. */
   private readonly firsts = new Map<string, { blob: PlannedBlob; decided: Promise<BlobAction> }>();
 
-  constructor(stores: StoreResolver, private readonly opts: PlanOptions = {}, limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6)) {
+  constructor(stores: StoreResolver, private readonly opts: PlanOptions = {}, limiter: Limiter = runLimiter(opts.maxPerRegistry)) {
     this.sources = new SourceManifests(stores, limiter);
     this.targets = new TargetState(stores, limiter, opts.force ?? false);
     this.finder = new AttachmentFinder(stores, limiter);
@@ -394,7 +395,7 @@ class SourceManifests {
   private readonly tops = new Once<{ digest: string; mediaType: string; bytes: Buffer; parsed: ParsedManifest }>();
   private readonly trees = new Once<SourceManifest>();
 
-  constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter) {}
+  constructor(private readonly stores: StoreResolver, private readonly limiter: Limiter) {}
 
   /** A manifest made in this run (a referrers fallback index), read as if the source held it at `ref`. */
   provide(ref: ImageReference, manifest: { digest: string; mediaType: string; bytes: Buffer }): void {
@@ -470,7 +471,7 @@ class TargetState {
   private readonly listFirst = new Set<string>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
-  constructor(private readonly stores: StoreResolver, private readonly limiter: KeyedLimiter, private readonly force: boolean) {}
+  constructor(private readonly stores: StoreResolver, private readonly limiter: Limiter, private readonly force: boolean) {}
 
   /** The planned manifest tree for `source` in the destination's repository (shared when already planned). */
   manifest(destination: ImageReference, source: SourceManifest, from: ImageReference): PlannedManifest {

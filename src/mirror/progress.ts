@@ -17,6 +17,8 @@ export interface ProgressStreams {
 
 const LIVE_REFRESH_MS = 250;
 
+type RetryEvent = Extract<ClientEvent, { type: 'retry' }>;
+
 
 /** Warnings found while planning: skipped sources and digests that filtering changes. */
 export function planWarnings(plan: Pick<Plan, 'skipped' | 'images'>): string[] {
@@ -76,8 +78,16 @@ export class ProgressReporter {
     this.line(text, true);
   }
 
+  private readonly retryListeners: ((e: RetryEvent) => void)[] = [];
+
+  /** Also tells `listener` of every retry the client makes (how the run's limiter hears of overloaded registries). */
+  onRetry(listener: (e: RetryEvent) => void): void {
+    this.retryListeners.push(listener);
+  }
+
   /** For RegistryClientOptions.onEvent: also during planning. */
   readonly onClientEvent = (e: ClientEvent): void => {
+    if (e.type === 'retry') for (const listener of this.retryListeners) listener(e);
     const text = describeClientEvent(e);
     if (text) this.line(text, true);
   };

@@ -4,7 +4,7 @@
 import type { StoreResolver } from '../transport/store.js';
 import { ensureDiskSpace } from './disk-space.js';
 import { Executor, imagesInFlight, type MirrorResult } from './execute.js';
-import { KeyedLimiter } from './limit.js';
+import { runLimiter } from './adaptive-limit.js';
 import type { Mapping } from './mapping.js';
 import { describePlan, planMirror, Planner, type Plan, type PlanOptions } from './plan.js';
 import { planWarnings, ProgressReporter, summaryText, type ProgressStreams } from './progress.js';
@@ -55,8 +55,12 @@ async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[
     streams.stderr.write('info: dry run: nothing was written\n');
     return { plan, failures: plan.failed.length };
   }
-  // Planner and executor share one bound on parallel requests per registry.
-  const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
+  // Planner and executor share one bound on parallel requests per registry, which adapts; a registry
+  // that answers 429 or 503 or times out gets fewer at once.
+  const limiter = runLimiter(opts.maxPerRegistry, (change) => {
+    if (change.to < change.from) reporter.warn(`info: ${change.key}: ${change.to} parallel requests instead of ${change.from} (${change.reason})`);
+  });
+  reporter.onRetry((e) => { if (e.overloaded) limiter.overloaded(`registry ${e.registry}`, e.reason); });
   const planner = new Planner(stores, opts, limiter);
   const executor = new Executor({ limiter, continueOnError: opts.continueOnError, onEvent: reporter.onEvent });
   // Whether a source can be read decides whether anything is written: read every top manifest first

@@ -2,7 +2,8 @@
 // (as the planner does, filters included), then asks the destination for the tag, every manifest and
 // every blob of that tree. Nothing is copied; what is missing or wrong is listed per image.
 import { formatReference, withTag } from '../reference/reference.js';
-import { KeyedLimiter, Once } from './limit.js';
+import { runLimiter } from './adaptive-limit.js';
+import { Once } from './limit.js';
 import type { Mapping } from './mapping.js';
 import { allManifests, blobKey, manifestKey, planMirror, type FailedImage, type PlannedManifest, type PlanOptions } from './plan.js';
 import type { StoreResolver } from '../transport/store.js';
@@ -32,7 +33,7 @@ export interface VerifyResult {
 export async function verifyMirror(stores: StoreResolver, mappings: readonly Mapping[], opts: VerifyOptions = {}): Promise<VerifyResult> {
   // force: whole source trees, and no question to the destinations yet (they are asked below, once each).
   const plan = await planMirror(stores, mappings, { ...opts, force: true });
-  const limiter = new KeyedLimiter(opts.maxPerRegistry ?? 6);
+  const limiter = runLimiter(opts.maxPerRegistry);
   const manifests = new Once<boolean>();
   const blobs = new Once<boolean>();
 

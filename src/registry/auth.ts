@@ -5,7 +5,7 @@ import type { CredentialMatch, CredentialStore } from '../auth/credentials.js';
 import {
   AuthenticationError, describeNetworkError, errorCode, formatErrorDetails, httpError, networkError, parseErrorBody, RegistryError, statusLine,
 } from './errors.js';
-import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleep } from './retry.js';
+import { type BackoffPolicy, backoffDelay, isOverloadError, isRetryableStatus, sleep } from './retry.js';
 import type { ClientEvent } from './session.js';
 import { discard, headerValues, readText, type Headers, type HttpResponse, type Transport } from './transport.js';
 
@@ -201,7 +201,7 @@ export class Authenticator {
         const delayMs = backoffDelay(attempt, backoff);
         this.emit({
           type: 'retry', registry, action: 'contacting registry', subject: registry, attempt: attempt + 1, maxAttempts: attempts,
-          delayMs, reason: `contacting registry ${registry}: ${describeNetworkError(err, host)}`,
+          delayMs, reason: `contacting registry ${registry}: ${describeNetworkError(err, host)}`, overloaded: isOverloadError(err),
         });
         await sleep(delayMs);
       }

@@ -30,6 +30,15 @@ export function isRetryableError(err: unknown): boolean {
   return isRetryableCode(errorCode(err));
 }
 
+const OVERLOAD_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'ERR_TRANSFER_TOO_SLOW']);
+
+/** Whether the failure says the registry has more than it can do: 429, 503, or a request that timed out. */
+export function isOverloadError(err: unknown): boolean {
+  if (err instanceof RegistryError && err.status !== undefined) return err.status === 429 || err.status === 503;
+  const code = errorCode(err);
+  return code !== undefined && OVERLOAD_CODES.has(code);
+}
+
 /** Retry-After as milliseconds: delta-seconds or an HTTP-date (RFC 9110); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined) return undefined;

@@ -3,12 +3,13 @@
 import { type AuthEvent, type Authenticator, type Authorization, registryHost } from './auth.js';
 import { errorCode, type HttpErrorContext, httpError, networkError, RegistryError } from './errors.js';
 import { DigestMismatchError } from '../manifest/digest.js';
-import { type BackoffPolicy, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from './retry.js';
+import { type BackoffPolicy, isOverloadError, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from './retry.js';
 import { discard, header, readText, type Headers, type HttpMethod, type HttpResponse, type RequestBody, type Transport } from './transport.js';
 
 /** Things worth telling a user watching progress (never credentials or signed URLs). */
 export type ClientEvent =
-  | { type: 'retry'; registry: string; action: string; subject: string; attempt: number; maxAttempts: number; delayMs: number; reason: string }
+  /** `overloaded`: the registry answered 429 or 503, or timed out (fewer requests at once may help). */
+  | { type: 'retry'; registry: string; action: string; subject: string; attempt: number; maxAttempts: number; delayMs: number; reason: string; overloaded: boolean }
   | { type: 'redirect'; registry: string; action: string; subject: string; toHost: string }
   | { type: 'resume'; registry: string; subject: string; offset: number; restarted: boolean; reason: string }
   | AuthEvent;
@@ -91,7 +92,7 @@ export class Session {
         const delayMs = retryDelay(attempt, this.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
         this.emit({
           type: 'retry', registry: spec.registry, action: spec.action, subject: spec.subject,
-          attempt: attempt + 1, maxAttempts: maxRetries + 1, delayMs, reason: (err as Error).message,
+          attempt: attempt + 1, maxAttempts: maxRetries + 1, delayMs, reason: (err as Error).message, overloaded: isOverloadError(err),
         });
         await sleep(delayMs);
       }

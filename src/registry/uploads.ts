@@ -5,7 +5,7 @@ import { DigestAccumulator, DigestMismatchError, sha256Digest, verifiedDigestOf 
 import { registryHost, repositoryScope } from './auth.js';
 import { blobSize } from './blobs.js';
 import { RegistryError } from './errors.js';
-import { type BackoffPolicy, isRetryableError, retryDelay, sleep } from './retry.js';
+import { type BackoffPolicy, isOverloadError, isRetryableError, retryDelay, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
 import { header, type HttpResponse } from './transport.js';
 import type { UploadJournal, UploadKey } from './upload-journal.js';
@@ -195,7 +195,7 @@ export async function pushBlob(
       const delayMs = retryDelay(attempt, opts.backoff, err instanceof RegistryError ? err.retryAfterMs : undefined);
       session.emit({
         type: 'retry', registry, action: base.action, subject: base.subject,
-        attempt: attempt + 1, maxAttempts: opts.retries + 1, delayMs, reason: (err as Error).message,
+        attempt: attempt + 1, maxAttempts: opts.retries + 1, delayMs, reason: (err as Error).message, overloaded: isOverloadError(err),
       });
       await sleep(delayMs);
     } finally {

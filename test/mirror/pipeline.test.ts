@@ -97,3 +97,18 @@ test('several tags into one repository: one tag listing instead of a HEAD per ta
     await proxy.stop();
   }
 });
+
+test('a registry that answers 429 gets fewer parallel requests, and the run still completes', async () => {
+  const images = await Promise.all(['a', 'b', 'c'].map((name) => seedImage(source(), `busy/${name}`, 'v1', { seed: `busy-${name}` })));
+  const proxy = await startFaultProxy(target(), [
+    { method: 'POST', path: /\/blobs\/uploads\//, times: 2, action: { kind: 'status', status: 429, retryAfter: 0 } },
+  ]);
+  try {
+    const run = await mirrorCli(['a', 'b', 'c'].map((name) => `${source().host}/busy/${name}:v1=${proxy.host}/busy/${name}:v1`), { maxPerRegistry: undefined });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`info: registry ${proxy.host}: 4 parallel requests instead of 8 \\(.*429`));
+    for (const [i, name] of ['a', 'b', 'c'].entries()) assert.equal(sha256(await skopeoInspectRaw(target(), `busy/${name}:v1`)), images[i]!.digest);
+  } finally {
+    await proxy.stop();
+  }
+});
