@@ -197,6 +197,9 @@ export class Transport {
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
       body: body as Dispatcher.DispatchOptions['body'],
+      // undici closes the connection after every HEAD (for servers that wrongly send a body): a registry
+      // check would cost a new TCP (and TLS) connection each. Registries answer HEAD properly.
+      reset: false,
       ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: Math.min(opts.headersTimeoutMs, this.headersTimeout) } : {}),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body, url, minRate: this.minRate };
