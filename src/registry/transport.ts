@@ -195,6 +195,9 @@ export class Transport {
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
       body: body as Dispatcher.DispatchOptions['body'],
+      // undici closes the connection after every HEAD unless told otherwise (in case a server sends a body
+      // anyway); registries do not, and a mirror sends a HEAD for every blob and manifest it may skip.
+      ...(method === 'HEAD' ? { reset: false } : {}),
       ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: Math.min(opts.headersTimeoutMs, this.headersTimeout) } : {}),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body, url, minRate: this.minRate };
