@@ -27,7 +27,8 @@ export class SlowTransferError extends Error {
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
-export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
+/** An array of buffers is sent as one body, in order (no copy joins them first). */
+export type RequestBody = Uint8Array | string | readonly Uint8Array[] | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 export type Headers = Record<string, string>;
 
 export interface HttpResponse {
