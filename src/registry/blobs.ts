@@ -1,12 +1,12 @@
 // Blob HEAD and GET. Downloads are digest-verified streams that resume (Range) when the connection breaks.
-import { pipeline, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { createDigestVerifier } from '../manifest/digest.js';
 import { lookupAccess, repositoryScope } from './auth.js';
 import type { LookupOptions } from '../transport/store.js';
 import { BlobNotFoundError, formatErrorDetails, networkError, parseErrorBody, RegistryError } from './errors.js';
 import { backoffDelay, isRetryableError, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
-import { bodyChunks, header, readText, type HttpResponse } from './transport.js';
+import { header, readText, TransferWatchdog, type HttpResponse } from './transport.js';
 
 function blobPath(repository: string, digest: string): string {
   return `/v2/${repository}/blobs/${digest}`;
@@ -42,8 +42,13 @@ export async function blobSize(session: Session, registry: string, repository: s
   return size;
 }
 
-/** A response body positioned at `offset` of the blob: 206 from that offset, or 200 from the start with bytes to skip. */
-interface Segment { body: AsyncIterable<Buffer>; skip: number; host: string }
+/** Frees the connection of a body nobody will read; the abort it then reports is no news. */
+function abandon(body: Readable): void {
+  body.once('error', () => undefined).destroy();
+}
+
+/** A response positioned at `offset` of the blob: 206 from that offset, or 200 from the start with bytes to skip. */
+interface Segment { res: HttpResponse; skip: number }
 
 export interface GetBlobOptions {
   size?: number;
@@ -70,50 +75,98 @@ export async function getBlob(
         throw new RegistryError(`${spec.action} ${spec.subject}: asked for bytes from ${offset}, the server sent range "${header(res, 'content-range') ?? ''}"`,
           session.context(spec));
       }
-      return { body: bodyChunks(res), skip: 0, host: res.url.host };
+      return { res, skip: 0 };
     }
-    return { body: bodyChunks(res), skip: offset, host: res.url.host };
+    return { res, skip: offset };
   };
-
-  async function* download(first: Segment): AsyncGenerator<Buffer> {
-    let segment = first;
-    let offset = 0;
-    // Suspended at `yield`: an error arriving there is the reader giving up (it destroyed the stream), not the download failing.
-    let handedOut = false;
-    for (let resumes = 0; ; resumes++) {
-      try {
-        let skip = segment.skip;
-        for await (const chunk of segment.body) {
-          let data = chunk;
-          if (skip > 0) {
-            if (data.length <= skip) { skip -= data.length; continue; }
-            data = data.subarray(skip);
-            skip = 0;
-          }
-          offset += data.length;
-          handedOut = true;
-          yield data;
-          handedOut = false;
-        }
-        // A clean end before the known size is a broken download too (some proxies end the body early).
-        if (skip > 0 || (opts.size !== undefined && offset < opts.size)) {
-          throw Object.assign(new Error(`the body ended after ${offset} of ${opts.size ?? '?'} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-        }
-        return;
-      } catch (err) {
-        if (handedOut) throw err;
-        const wrapped = err instanceof RegistryError ? err : networkError(session.context(spec), err, segment.host);
-        if (resumes >= opts.retries || !isRetryableError(wrapped)) throw wrapped;
-        await sleep(backoffDelay(resumes, opts.backoff));
-        segment = await open(offset);
-        session.emit({ type: 'resume', registry, subject: spec.subject, offset, restarted: segment.skip > 0, reason: wrapped.message });
-      }
-    }
-  }
 
   const first = await open(0);
   const verifier = createDigestVerifier(digest, opts.size, spec.subject);
-  // pipeline() destroys the source when the consumer gives up early, which frees the connection.
-  pipeline(Readable.from(download(first), { objectMode: false }), verifier, () => undefined);
+  // It may fail before anyone reads from it (a small blob arrives whole while the upload it feeds is still
+  // starting): the reader gets the error when it starts reading, it must not crash the process meanwhile.
+  verifier.on('error', () => undefined);
+  let offset = 0;
+  let resumes = 0;
+
+  // The response bodies are written straight into the verifier (no generators or pipelines in between:
+  // this runs for every chunk of every blob); a body that breaks is continued from `offset` by a new one.
+  const feed = ({ res, skip }: Segment): void => {
+    const body = res.body;
+    const watchdog = TransferWatchdog.watch(res);
+    let waitingForDrain = false;
+    const onDrain = (): void => {
+      waitingForDrain = false;
+      watchdog?.resume();
+      body.resume();
+    };
+    const onData = (chunk: Buffer): void => {
+      watchdog?.received(chunk.length);
+      let data = chunk;
+      if (skip > 0) {
+        if (data.length <= skip) { skip -= data.length; return; }
+        data = data.subarray(skip);
+        skip = 0;
+      }
+      offset += data.length;
+      if (!verifier.write(data) && !waitingForDrain) {
+        waitingForDrain = true;
+        body.pause();
+        watchdog?.pause();
+        verifier.once('drain', onDrain);
+      }
+    };
+    const detach = (): void => {
+      watchdog?.pause();
+      body.off('data', onData).off('end', onEnd).off('error', onError);
+      verifier.off('drain', onDrain).off('close', onGiveUp);
+    };
+    const onEnd = (): void => {
+      detach();
+      // A clean end before the known size is a broken download too (some proxies end the body early).
+      if (skip > 0 || (opts.size !== undefined && offset < opts.size)) {
+        void continueAfter(Object.assign(new Error(`the body ended after ${offset} of ${opts.size ?? '?'} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' }), res.url.host);
+        return;
+      }
+      // A verifier that finds a mismatch drops what it still holds: it is ended once the reader took the last chunk.
+      const finish = (): void => { setImmediate(() => { if (!verifier.destroyed) verifier.end(); }); };
+      if (waitingForDrain) verifier.once('drain', finish);
+      else finish();
+    };
+    const onError = (err: unknown): void => {
+      detach();
+      void continueAfter(err, res.url.host);
+    };
+    // The reader gave up (or the verifier failed): the connection is freed.
+    const onGiveUp = (): void => {
+      detach();
+      abandon(body);
+    };
+    body.on('data', onData).once('end', onEnd).once('error', onError);
+    verifier.once('close', onGiveUp);
+  };
+
+  const continueAfter = async (err: unknown, host: string): Promise<void> => {
+    if (verifier.destroyed) return;
+    const wrapped = err instanceof RegistryError ? err : networkError(session.context(spec), err, host);
+    if (resumes >= opts.retries || !isRetryableError(wrapped)) {
+      verifier.destroy(wrapped);
+      return;
+    }
+    try {
+      await sleep(backoffDelay(resumes++, opts.backoff));
+      if (verifier.destroyed) return;
+      const segment = await open(offset);
+      if (verifier.destroyed) {
+        abandon(segment.res.body);
+        return;
+      }
+      session.emit({ type: 'resume', registry, subject: spec.subject, offset, restarted: segment.skip > 0, reason: wrapped.message });
+      feed(segment);
+    } catch (reopenError) {
+      verifier.destroy(reopenError as Error);
+    }
+  };
+
+  feed(first);
   return verifier;
 }

@@ -72,7 +72,7 @@ export class Session {
    * small body is read is retried like one that broke before the headers.
    */
   async request<T>(spec: CallSpec, consume: (res: HttpResponse) => Promise<T>): Promise<T> {
-    const replayable = spec.body === undefined || typeof spec.body === 'string' || spec.body instanceof Uint8Array;
+    const replayable = spec.body === undefined || typeof spec.body === 'string' || spec.body instanceof Uint8Array || Array.isArray(spec.body);
     const maxRetries = spec.retry === false || !replayable ? 0 : this.retries;
     const state = { scopes: [...spec.scopes], rechallenged: !replayable };
     for (let attempt = 0; ; attempt++) {

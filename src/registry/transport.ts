@@ -29,7 +29,8 @@ export class SlowTransferError extends Error {
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
-export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
+/** An array of buffers is sent as one body, in order (no copy joins them first). */
+export type RequestBody = Uint8Array | string | readonly Uint8Array[] | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 export type Headers = Record<string, string>;
 
 export interface HttpResponse {
@@ -60,60 +61,79 @@ export function headerValues(res: Pick<HttpResponse, 'headers'>, name: string): 
   return Array.isArray(value) ? value : [value];
 }
 
-const TIMED_OUT = Symbol('timed out');
+/**
+ * Enforces `res.minRate` on a response body: destroys it with a SlowTransferError when it delivered
+ * too little over a window of waiting. Only waiting counts: while the reader holds the body paused
+ * (it feeds a slow upload, say), the clock stands still. A timer runs only while waiting, and chunks
+ * arriving do not touch it.
+ */
+export class TransferWatchdog {
+  private readonly needed: number;
+  private timer: NodeJS.Timeout | undefined;
+  /** Waiting time of the current window, up to `since` (undefined while paused). */
+  private waited = 0;
+  private since: number | undefined;
+  private bytes = 0;
 
-function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  private constructor(private readonly res: HttpResponse, private readonly rate: TransferRate) {
+    this.needed = (rate.bytesPerSecond * rate.windowMs) / 1000;
+    this.resume();
+    res.body.once('close', () => this.pause());
+  }
+
+  /** Undefined when the response has no minimum rate. */
+  static watch(res: HttpResponse): TransferWatchdog | undefined {
+    const rate = res.minRate;
+    return rate && rate.bytesPerSecond > 0 ? new TransferWatchdog(res, rate) : undefined;
+  }
+
+  received(bytes: number): void {
+    this.bytes += bytes;
+  }
+
+  /** The reader stopped asking for data; also for good, when it is done with the body. */
+  pause(): void {
+    if (this.since === undefined) return;
+    this.waited += Date.now() - this.since;
+    this.since = undefined;
+    clearTimeout(this.timer);
+  }
+
+  resume(): void {
+    if (this.since !== undefined || this.res.body.destroyed) return;
+    this.since = Date.now();
+    this.timer = setTimeout(() => this.check(), Math.max(0, this.rate.windowMs - this.waited));
+  }
+
+  private check(): void {
+    this.pause();
+    if (this.waited < this.rate.windowMs) {
+      this.resume();
+      return;
+    }
+    if (this.bytes < this.needed) {
+      this.res.body.destroy(new SlowTransferError(`${this.res.url.host} sent ${this.bytes} bytes in ${Math.round(this.waited / 1000)} s, below the minimum `
+        + `transfer rate of ${this.rate.bytesPerSecond} bytes/s over ${Math.round(this.rate.windowMs / 1000)} s`));
+      return;
+    }
+    this.waited = 0;
+    this.bytes = 0;
+    this.resume();
+  }
 }
 
-/**
- * The chunks of a response body, abandoned with a SlowTransferError when they come slower than
- * `res.minRate`. Only the time spent waiting for data counts: a reader that pauses (a slow upload
- * it feeds) does not make the source look slow.
- */
+/** The chunks of a response body, abandoned with a SlowTransferError when they come slower than `res.minRate`. */
 export async function* bodyChunks(res: HttpResponse): AsyncGenerator<Buffer> {
-  const rate = res.minRate;
-  if (!rate || rate.bytesPerSecond <= 0) {
-    for await (const chunk of res.body) yield chunk as Buffer;
-    return;
-  }
-  const iterator = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const needed = (rate.bytesPerSecond * rate.windowMs) / 1000;
-  let waited = 0;
-  let bytes = 0;
-  let pending: Promise<IteratorResult<Buffer>> | undefined;
-  let finished = false;
+  const watchdog = TransferWatchdog.watch(res);
   try {
-    for (;;) {
-      pending ??= iterator.next();
-      const started = Date.now();
-      const outcome = await within(pending, Math.max(0, rate.windowMs - waited));
-      waited += Date.now() - started;
-      if (outcome !== TIMED_OUT) {
-        pending = undefined;
-        if (outcome.done) {
-          finished = true;
-          return;
-        }
-        bytes += outcome.value.length;
-      }
-      if (waited >= rate.windowMs) {
-        if (bytes < needed) {
-          throw new SlowTransferError(`${res.url.host} sent ${bytes} bytes in ${Math.round(waited / 1000)} s, below the minimum transfer rate `
-            + `of ${rate.bytesPerSecond} bytes/s over ${Math.round(rate.windowMs / 1000)} s`);
-        }
-        waited = 0;
-        bytes = 0;
-      }
-      if (outcome !== TIMED_OUT) yield outcome.value;
+    for await (const chunk of res.body) {
+      watchdog?.received((chunk as Buffer).length);
+      watchdog?.pause();
+      yield chunk as Buffer;
+      watchdog?.resume();
     }
   } finally {
-    if (!finished) {
-      pending?.catch(() => undefined);
-      res.body.destroy();
-    }
+    watchdog?.pause();
   }
 }
 
@@ -197,9 +217,9 @@ export class Transport {
       method,
       headers: { 'user-agent': USER_AGENT, ...headers },
       body: body as Dispatcher.DispatchOptions['body'],
-      // undici closes the connection after every HEAD (for servers that wrongly send a body): a registry
-      // check would cost a new TCP (and TLS) connection each. Registries answer HEAD properly.
-      reset: false,
+      // undici closes the connection after every HEAD unless told otherwise (in case a server sends a body
+      // anyway); registries do not, and a mirror sends a HEAD for every blob and manifest it may skip.
+      ...(method === 'HEAD' ? { reset: false } : {}),
       ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: Math.min(opts.headersTimeoutMs, this.headersTimeout) } : {}),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body, url, minRate: this.minRate };

@@ -254,11 +254,11 @@ type Upload = (
 
 /** Final PUT ?digest=…, with the body (monolithic) or without (chunked). */
 async function completeUpload(
-  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, location: URL, digest: string, body: Buffer,
+  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, location: URL, digest: string, body: Buffer | readonly Buffer[], size: number,
 ): Promise<void> {
   const res = await session.call({
     ...base, method: 'PUT', target: withDigestParam(location, digest), retry: false,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body, expect: [201, 204],
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, expect: [201, 204],
   });
   await res.body.dump();
   const stored = header(res, 'docker-content-digest');
@@ -271,8 +271,9 @@ const uploadMonolithic: Upload = async (session, base, upload, reader, digest, s
   const parts: Buffer[] = [];
   for await (const part of reader.take(size, `source of ${base.subject}`)) parts.push(part);
   await reader.verifyEnd(`source of ${base.subject}`);
-  // A Buffer (not a stream) lets the request be re-sent after a 401 re-challenge; one part needs no copy.
-  await completeUpload(session, base, upload.location, digest, parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+  // Buffers (not a stream) let the request be re-sent after a 401 re-challenge; the parts go out as they
+  // came (joining them would copy the blob once more), a single one in one write.
+  await completeUpload(session, base, upload.location, digest, parts.length > 1 ? parts : parts[0] ?? Buffer.alloc(0), size);
 };
 
 const uploadChunked: Upload = async (session, base, upload, reader, digest, size, chunkBytes) => {
@@ -304,7 +305,7 @@ const uploadChunked: Upload = async (session, base, upload, reader, digest, size
     await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
   }
   await reader.verifyEnd(`source of ${base.subject}`);
-  await completeUpload(session, base, upload.location, digest, Buffer.alloc(0));
+  await completeUpload(session, base, upload.location, digest, Buffer.alloc(0), 0);
 };
 
 /** Uploads a small in-memory blob (configs, generated files) unless the repository has it already; returns its digest. */

@@ -150,6 +150,23 @@ describe('token (Bearer)', () => {
     });
   });
 
+  test('requests starting all at once share one ping and one token per scope set', async () => {
+    const issuer = reg().tokenIssuer!;
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    const pings = () => readFileSync(reg().logFile, 'utf8').split('\n').filter((line) => line.includes('"GET /v2/ HTTP/1.1" 401 ') && line.endsWith('"olm-mirror"')).length;
+    const pingsBefore = pings();
+    const tokensBefore = issuer.requests.length;
+    await withClient(reg(), { credentials }, async (c) => {
+      const missing = Array.from({ length: 25 }, (_, i) => sha256Digest(Buffer.from(`missing ${i}`)));
+      const sizes = await Promise.all(['token/herd-a', 'token/herd-b'].flatMap((repository) =>
+        missing.map((digest) => c.blobSize(reg().host, repository, digest))));
+      assert.ok(sizes.every((size) => size === undefined));
+    });
+    assert.equal(pings() - pingsBefore, 1);
+    assert.deepEqual(issuer.requests.slice(tokensBefore).map((r) => r.scopes.join(' ')).sort(),
+      ['repository:token/herd-a:pull', 'repository:token/herd-b:pull']);
+  });
+
   test('identity token: exchanged with the OAuth2 refresh_token grant', async () => {
     const issuer = reg().tokenIssuer!;
     const dispatcher = new Agent({ connect: { ca: readFileSync(reg().caFile!, 'utf8') } });

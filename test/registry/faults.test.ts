@@ -306,3 +306,14 @@ test('a verified download of another blob is not taken for the claimed one', asy
   });
   assert.equal(proxy.hits.filter((h) => h.method === 'PUT').length, 0);
 });
+
+test('a damaged small blob that arrives before anyone reads it fails the reader, not the process', async () => {
+  const small = { digest: image.layerDigests[0]!, size: 1024 };
+  proxy.rules.push({ method: 'GET', path: new RegExp(`/blobs/${small.digest}$`), times: 1, action: { kind: 'corrupt' } });
+  await withClient(async (c) => {
+    const download = await c.getBlob(proxy.host, 'faults/app', small.digest, { size: (await c.blobSize(proxy.host, 'faults/app', small.digest))! });
+    // The reader is busy elsewhere (an upload starting) while the whole blob arrives and fails its check.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await assert.rejects(readAll(download), (err: Error) => err instanceof DigestMismatchError && err.message.includes(`expected ${small.digest}`));
+  });
+});

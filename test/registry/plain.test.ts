@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { DigestMismatchError, sha256Digest } from '../../src/manifest/digest.js';
 import { parseManifest } from '../../src/manifest/manifest.js';
 import { RegistryClient, ManifestNotFoundError, RegistryError, type ClientEvent } from '../../src/registry/client.js';
+import { startTcpFaultProxy } from '../support/proxy.js';
 import { registryTestHooks } from '../support/registry.js';
 import { blob, digestOfStream, imageManifest, indexManifest, readAll, streamedBlob } from './helpers.js';
 
@@ -182,5 +183,26 @@ test('uploads fed by downloads from the same registry do not starve each other o
     for (const b of blobs) assert.equal(await c.blobSize(host, 'same/copy', b.digest), b.size);
   } finally {
     await c.close();
+  }
+});
+
+test('connections are kept open across lookups and uploads: no more than the pools hold', async () => {
+  const relay = await startTcpFaultProxy({ target: registry() });
+  const c = client([], { maxConnectionsPerRegistry: 2, monolithicUploadMaxBytes: MiB, uploadChunkBytes: MiB });
+  try {
+    const small = Array.from({ length: 12 }, (_, i) => blob(`keep-alive blob ${i}`));
+    const big = streamedBlob(3 * MiB, 21);
+    await Promise.all([
+      // Each: a HEAD that finds nothing, then POST and PUT.
+      ...small.map((b) => c.pushBlobBytes(relay.host, 'keepalive/app', b.bytes)),
+      c.pushBlob(relay.host, 'keepalive/app', big.digest, big.size, async () => big.open()),
+      c.headManifest({ registry: relay.host, repository: 'keepalive/app', tag: 'missing' }),
+    ]);
+    for (const b of [...small, big]) assert.equal(await c.blobSize(relay.host, 'keepalive/app', b.digest), b.size);
+    // The HTTPS attempt of the first contact, then at most 2 connections for reads and 2 for writes.
+    assert.ok(relay.connections <= 5, `${relay.connections} connections`);
+  } finally {
+    await c.close();
+    await relay.stop();
   }
 });

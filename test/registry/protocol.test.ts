@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { after, before, beforeEach, test } from 'node:test';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { sha256Digest } from '../../src/manifest/digest.js';
@@ -30,6 +31,8 @@ const state = {
   tokenRequests: [] as { scope: string[]; authorization?: string }[],
   registrySaw: [] as { path: string; authorization?: string }[],
   storageSaw: [] as IncomingHttpHeaders[],
+  /** The bodies of upload PUTs, as received; the first one is answered 401 (its token revoked). */
+  uploads: [] as string[],
 };
 let registryHost = '';
 let storageHost = '';
@@ -63,6 +66,23 @@ before(async () => {
         .end(JSON.stringify({ schemaVersion: 1, name: 'old/app', tag: '1', fsLayers: [], history: [], signatures: [] }));
       return;
     }
+    if (req.method === 'POST' && url.pathname === '/v2/up/blobs/uploads/') {
+      res.writeHead(202, { location: '/v2/up/blobs/uploads/1?_state=s', 'content-length': 0 }).end();
+      return;
+    }
+    if (req.method === 'PUT' && url.pathname === '/v2/up/blobs/uploads/1') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => {
+        state.uploads.push(Buffer.concat(chunks).toString());
+        if (state.uploads.length === 1) {
+          state.revoked.add(token);
+          res.writeHead(401, { 'www-authenticate': `${challenge},error="invalid_token"` }).end();
+        } else {
+          res.writeHead(201, { 'docker-content-digest': url.searchParams.get('digest') ?? '', 'content-length': 0 }).end();
+        }
+      });
+      return;
+    }
     if (req.method === 'HEAD') {
       res.writeHead(200, { 'content-length': content.length, 'docker-content-digest': digest }).end();
       return;
@@ -93,6 +113,7 @@ beforeEach(() => {
   state.tokenRequests.length = 0;
   state.registrySaw.length = 0;
   state.storageSaw.length = 0;
+  state.uploads.length = 0;
 });
 
 function client(events: ClientEvent[] = []): RegistryClient {
@@ -126,6 +147,19 @@ test('a token rejected mid-run is refreshed once, and the request succeeds', asy
   }
   assert.equal(state.tokenRequests.length, 2);
   assert.deepEqual(state.registrySaw.filter((s) => s.path !== '/v2/').map((s) => s.authorization?.startsWith('Bearer t')), [true, true, true]);
+});
+
+test('a blob uploaded in one PUT from several pieces is sent again whole after a token refresh', async () => {
+  const pieces = ['first piece, ', 'second piece, ', 'last piece'];
+  const blob = Buffer.from(pieces.join(''));
+  const c = client();
+  try {
+    await c.pushBlob(registryHost, 'up', sha256Digest(blob), blob.length, async () => Readable.from(pieces.map((p) => Buffer.from(p))));
+  } finally {
+    await c.close();
+  }
+  assert.deepEqual(state.uploads, [blob.toString(), blob.toString()]);
+  assert.equal(state.tokenRequests.length, 2);
 });
 
 test('a token rejected again after the refresh: authentication failed, no loop, no secret', async () => {

@@ -6,7 +6,7 @@ import { parseChallenges, pickChallenge, registryHost, tokenLifetimeMs } from '.
 import { createDigestVerifier, DigestMismatchError, sha256Digest, verifiedDigestOf } from '../../src/manifest/digest.js';
 import { describeNetworkError, formatErrorDetails, httpError, parseErrorBody, RegistryError } from '../../src/registry/errors.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryDelay } from '../../src/registry/retry.js';
-import { readBody, readText, type HttpResponse } from '../../src/registry/transport.js';
+import { bodyChunks, readBody, readText, SlowTransferError, type HttpResponse } from '../../src/registry/transport.js';
 import { withDigestParam } from '../../src/registry/uploads.js';
 
 test('WWW-Authenticate: Bearer with quoted commas, several challenges, escapes', () => {
@@ -118,6 +118,26 @@ test('readBody reads at most the limit and says when the body was longer', async
   assert.equal(bytes.length, 10_000);
   assert.equal(truncated, true);
   assert.equal(await readText(response(['<html>', 'Bad Gateway</html>']), 10), '<html>Bad ');
+});
+
+test('minimum transfer rate: a stalled body is abandoned, a reader that holds chunks back is not taken for a slow source', async () => {
+  const minRate = { bytesPerSecond: 1000, windowMs: 50 };
+  const stalled = new Readable({ read() {} });
+  stalled.push(Buffer.from('a few bytes'));
+  const chunks: string[] = [];
+  await assert.rejects((async () => {
+    for await (const chunk of bodyChunks({ ...response([]), body: stalled, minRate } as unknown as HttpResponse)) chunks.push(chunk.toString());
+  })(), (err: Error) => err instanceof SlowTransferError && /^r sent 11 bytes in 0 s, below the minimum transfer rate of 1000 bytes\/s over 0 s$/.test(err.message));
+  assert.deepEqual(chunks, ['a few bytes']);
+  assert.equal(stalled.destroyed, true, 'the connection is given up');
+
+  const prompt = { ...response(['one', 'two', 'three']), minRate } as HttpResponse;
+  const received: string[] = [];
+  for await (const chunk of bodyChunks(prompt)) {
+    received.push(chunk.toString());
+    await new Promise((resolve) => setTimeout(resolve, 4 * minRate.windowMs)); // the reader is busy elsewhere
+  }
+  assert.deepEqual(received, ['one', 'two', 'three']);
 });
 
 test('network errors explain themselves', () => {
