@@ -2,7 +2,7 @@
 // registry-to-registry mirror of the same images, and against the same two legs done by a loop of
 // `skopeo copy --all` through `oci:DIR:<source ref>`; also `--archive-size` segments, read back from a
 // folder holding only them (as carried across). Every run writes into a fresh registry or folder.
-// The images are those of the image mirror benchmark (harness.ts).
+// The images are harness.ts's seedImages set.
 //
 // Every way runs once per round (the order reversed every other round); the tables show medians.
 //
@@ -16,7 +16,7 @@ import { CHECKSUMS_FILE, RECORD_FILE, SEGMENT_RE } from '../src/transport/archiv
 import type { TestRegistry } from '../test/support/registry.js';
 import { skopeoCopyAllFromLayout, skopeoCopyAllToLayout } from '../test/support/skopeo.js';
 import {
-  cpu, envInt, fmt, measure, MiB, ratio, runOlmMirror, seedImages, table, verdict, withBenchEnvironment, writeMapping,
+  cpu, envInt, fmt, measure, medianOf, MiB, ratio, runOlmMirror, seedImages, table, verdict, withBenchEnvironment, writeMapping,
   type ChildRun, type Measured,
 } from './harness.js';
 
@@ -44,10 +44,8 @@ type Run = Measured & { result: ChildRun };
 
 /** The median of each figure over the rounds (peak memory: the highest, 0 for skopeo), so one disturbed run does not decide. */
 function median(runs: (Measured & { result?: ChildRun | void })[]): Run {
-  const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  const pick = (key: keyof Measured) => mid(runs.map((r) => r[key]));
   const peak = Math.max(...runs.map((r) => r.result?.peakRssMiB ?? 0));
-  return { seconds: pick('seconds'), toolCpu: pick('toolCpu'), registryCpu: pick('registryCpu'), result: { peakRssMiB: peak, stderr: '' } };
+  return { ...medianOf(runs), result: { peakRssMiB: peak, stderr: '' } };
 }
 
 export async function runDiskMirrorBench(): Promise<void> {
@@ -85,8 +83,7 @@ export async function runDiskMirrorBench(): Promise<void> {
           r.layoutMiB = folderBytes(join(layoutDir, 'blobs', 'sha256')) / MiB;
         },
         async () => {
-          // One image after the other, as the image mirror benchmark runs skopeo (and as skopeo's oci: writes
-          // need: concurrent copies into one layout race on its index.json).
+          // One image after the other: concurrent skopeo copies into one layout race on its index.json.
           r.skopeoToDisk = await measure([source], async () => {
             for (const repo of repositories) await skopeoCopyAllToLayout(source, `${repo}:v1`, skopeoDir, nameOf(repo));
           });
