@@ -8,7 +8,7 @@ import { isIndexMediaType, MediaTypes } from '../manifest/media-types.js';
 import { formatReference, withDigest, withTag, type ImageReference } from '../reference/reference.js';
 import { isNotFound } from '../errors.js';
 import { AttachmentFinder, mirroredDigests, type Attachment, type AttachmentMark } from './attachments.js';
-import { canMount, isUnknownRepository, type ImageStore, type StoreResolver } from '../transport/store.js';
+import { canMount, isUnknownRepository, type ImageStore, type ManifestHead, type StoreResolver } from '../transport/store.js';
 import { count, formatBytes } from './format.js';
 import { runLimiter } from './adaptive-limit.js';
 import { Once, type Limiter } from './limit.js';
@@ -469,6 +469,7 @@ class TargetState {
   private readonly repositoryTags = new Once<ReadonlySet<string> | 'absent' | undefined>();
   /** Repositories that several tagged mappings write to: one tag listing answers for all of them. */
   private readonly listFirst = new Set<string>();
+  private readonly questionsByStore = new Map<string, TagQuestions>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
   constructor(private readonly stores: StoreResolver, private readonly limiter: Limiter, private readonly force: boolean) {}
@@ -508,13 +509,31 @@ class TargetState {
     const tag = destination.tag;
     const store = this.stores.destination(destination);
     const head = await this.tags.get(`${store.id} ${formatReference(destination)}`, async () => {
-      if (this.listFirst.has(repositoryKey(store, destination))) {
+      const questions = this.tagQuestions(store);
+      if (this.listFirst.has(repositoryKey(store, destination)) || await questions?.listInstead()) {
         const tags = await this.tagsOf({ store, registry: destination.registry, repository: destination.repository });
         if (tags === 'absent' || (tags !== undefined && !tags.has(tag))) return undefined;
       }
-      return this.limiter.run(store.id, () => store.headManifest(withTag(destination, tag), DESTINATION));
+      let answer: ManifestHead | undefined;
+      try {
+        answer = await this.limiter.run(store.id, () => store.headManifest(withTag(destination, tag), DESTINATION));
+        return answer;
+      } finally {
+        questions?.record(answer !== undefined);
+      }
     });
     return head?.digest;
+  }
+
+  /** Per registry store that can list tags: how its tags are asked about. */
+  private tagQuestions(store: ImageStore): TagQuestions | undefined {
+    if (store.listTags === undefined || store.sharedBlobs) return undefined;
+    let questions = this.questionsByStore.get(store.id);
+    if (questions === undefined) {
+      questions = new TagQuestions();
+      this.questionsByStore.set(store.id, questions);
+    }
+    return questions;
   }
 
   /** Tells which destinations the run writes, before their tags are asked about. */
@@ -597,6 +616,44 @@ class TargetState {
       this.blobsByKey.set(key, blob);
     }
     return blob;
+  }
+}
+
+/** The destination tags asked about by HEAD before a store's other questions may become tag listings. */
+const FIRST_TAG_ANSWERS = 8;
+/** The share of those that must be absent for the rest to be listings. */
+const MOSTLY_ABSENT = 0.75;
+
+/**
+ * How a registry's destination tags are asked about. On a re-run most tags are there, and a HEAD
+ * per tag answers with its digest. On a first mirror most are not, and repositories do not exist yet:
+ * then one tag listing per repository answers both questions (is the tag there, does the repository
+ * hold anything), where a HEAD would need a listing after it. The first answers decide which it is.
+ */
+class TagQuestions {
+  private asked = 0;
+  private answers = 0;
+  private absent = 0;
+  private readonly firstAnswers: Promise<void>;
+  private answered!: () => void;
+
+  constructor() {
+    this.firstAnswers = new Promise((resolve) => { this.answered = resolve; });
+  }
+
+  /** Whether this question is better asked by listing the repository's tags (the first ones never are). */
+  async listInstead(): Promise<boolean> {
+    if (this.asked++ < FIRST_TAG_ANSWERS) return false;
+    await this.firstAnswers;
+    return this.absent >= this.answers * MOSTLY_ABSENT;
+  }
+
+  /** The outcome of a HEAD of a tag; only the first ones count. */
+  record(present: boolean): void {
+    if (this.answers >= FIRST_TAG_ANSWERS) return;
+    this.answers++;
+    if (!present) this.absent++;
+    if (this.answers === FIRST_TAG_ANSWERS) this.answered();
   }
 }
 

@@ -112,3 +112,31 @@ test('a registry that answers 429 gets fewer parallel requests, and the run stil
     await proxy.stop();
   }
 });
+
+test('when the first destination tags are missing, the others are asked by tag listing; on a re-run by HEAD', async () => {
+  const names = Array.from({ length: 12 }, (_, i) => `n${i}`);
+  await Promise.all(names.map((name) => seedImage(source(), `fresh/${name}`, 'v1', { seed: `fresh-${name}` })));
+  const proxy = await startFaultProxy(target(), []);
+  try {
+    const args = names.map((name) => `${source().host}/fresh/${name}:v1=${proxy.host}/fresh/${name}:v1`);
+    const questions = (from: number) => {
+      const hits = proxy.hits.slice(from);
+      return {
+        heads: hits.filter((h) => h.method === 'HEAD' && /\/manifests\/v1$/.test(h.path)).length,
+        listings: hits.filter((h) => h.method === 'GET' && /\/tags\/list/.test(h.path)).length,
+      };
+    };
+    const first = await mirrorCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    // 8 HEADs find nothing; the 4 other tags, and every repository, are answered by one listing each.
+    assert.deepEqual(questions(0), { heads: 8, listings: 12 });
+    for (const name of names) assert.deepEqual(await tagsOf(target(), `fresh/${name}`), ['v1']);
+
+    const before = proxy.hits.length;
+    const again = await mirrorCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(questions(before), { heads: 12, listings: 0 });
+  } finally {
+    await proxy.stop();
+  }
+});
