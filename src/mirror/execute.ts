@@ -1,4 +1,5 @@
-// The mirror executor: carries out a Plan with bounded parallelism per registry.
+// The mirror executor: carries out planned images (a whole Plan, or each as soon as it is planned) with
+// bounded, adaptive parallelism per registry.
 // Order is enforced by dependencies, not phases: a manifest is pushed once its blobs and children
 // are in, a mount waits for the upload it mounts from, and a tag is written last, so a tag never
 // points at an incomplete image. Blobs stream from source to target; memory does not grow with size.
