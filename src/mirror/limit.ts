@@ -1,4 +1,5 @@
-// Bounded parallelism per key (a registry host): tasks beyond the limit wait in FIFO order.
+// Bounded parallelism per key (a registry host): tasks beyond the limit wait in FIFO order; how many
+// may run is the subclass's policy (adaptive-limit.ts).
 
 /** What a running task can tell the limiter that runs it. */
 export interface Slot {
@@ -13,7 +14,7 @@ export interface Limiter {
    * Never await other limited work inside `task`: a slot held while waiting can deadlock.
    */
   run<T>(key: string, task: (slot: Slot) => Promise<T>, urgent?: boolean): Promise<T>;
-  /** How many tasks with this key may run at once now (for progress output). */
+  /** How many tasks with this key may run at once now. */
   limitOf(key: string): number;
 }
 
@@ -63,18 +64,6 @@ export abstract class QueueingLimiter implements Limiter {
       entry.waiting.shift()!();
     }
     if (entry.running === 0) this.keys.delete(key);
-  }
-}
-
-/** The same limit for every key. */
-export class KeyedLimiter extends QueueingLimiter {
-  constructor(private readonly limit: number) {
-    super();
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`parallelism must be a positive integer, got ${limit}`);
-  }
-
-  limitOf(): number {
-    return this.limit;
   }
 }
 
