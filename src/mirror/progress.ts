@@ -19,7 +19,6 @@ const LIVE_REFRESH_MS = 250;
 
 type RetryEvent = Extract<ClientEvent, { type: 'retry' }>;
 
-
 /** Warnings found while planning: skipped sources and digests that filtering changes. */
 export function planWarnings(plan: Pick<Plan, 'skipped' | 'images'>): string[] {
   return [
@@ -56,6 +55,7 @@ export class ProgressReporter {
   /** The live line is drawn between start() and finish() only (planning has nothing to count yet). */
   private running = false;
   private lineShown = false;
+  private readonly retryListeners: ((e: RetryEvent) => void)[] = [];
 
   constructor(private readonly out: ProgressStreams) {
     this.live = out.stderr.isTTY === true;
@@ -77,8 +77,6 @@ export class ProgressReporter {
   warn(text: string): void {
     this.line(text, true);
   }
-
-  private readonly retryListeners: ((e: RetryEvent) => void)[] = [];
 
   /** Also tells `listener` of every retry the client makes (how the run's limiter hears of overloaded registries). */
   onRetry(listener: (e: RetryEvent) => void): void {
