@@ -23,7 +23,7 @@ export type MirrorEvent =
   | { type: 'warning'; message: string };
 
 export interface ExecuteOptions {
-  /** Parallel operations per registry (default 6). */
+  /** At most this many parallel operations per registry (default: adaptive, up to 16). */
   maxPerRegistry?: number;
   /** Shares the bound on parallel requests with the planner of the same run (then maxPerRegistry is not used). */
   limiter?: Limiter;
@@ -61,7 +61,7 @@ const IMAGES_IN_FLIGHT_PER_CONNECTION = 16;
 /** Carries out the plan in the stores it names; commits every written store before it returns. */
 export async function executePlan(plan: Plan, opts: ExecuteOptions = {}): Promise<MirrorResult> {
   const executor = new Executor(opts);
-  await inParallel(plan.images, imagesInFlight(opts.maxPerRegistry), (image) => executor.mirror(image));
+  await executor.mirrorAll(plan.images);
   return executor.finish();
 }
 
@@ -89,11 +89,6 @@ export class Executor {
     this.run = new Execution(opts.limiter ?? runLimiter(opts.maxPerRegistry), opts.onEvent ?? (() => undefined));
   }
 
-  /** Whether an image failed and no new ones are started (never with continueOnError). */
-  get stopping(): boolean {
-    return this.stopped;
-  }
-
   /** Stops starting images, as after a failed one (without continueOnError); for failures found elsewhere, such as while planning. */
   stop(): void {
     if (!this.opts.continueOnError) this.stopped = true;
@@ -112,6 +107,11 @@ export class Executor {
       this.failed.push({ image, error: err as Error });
       this.stop();
     }
+  }
+
+  /** Mirrors `images`, as many at once as keep every allowed connection busy. */
+  mirrorAll(images: readonly PlannedImage[]): Promise<void> {
+    return inParallel(images, imagesInFlight(this.opts.maxPerRegistry), (image) => this.mirror(image));
   }
 
   /** Waits for every started write, commits the stores written to and tells what happened. */

@@ -62,7 +62,7 @@ async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[
   });
   reporter.onRetry((e) => { if (e.overloaded) limiter.overloaded(`registry ${e.registry}`, e.reason); });
   const planner = new Planner(stores, opts, limiter);
-  const executor = new Executor({ limiter, continueOnError: opts.continueOnError, onEvent: reporter.onEvent });
+  const executor = new Executor({ limiter, maxPerRegistry: opts.maxPerRegistry, continueOnError: opts.continueOnError, onEvent: reporter.onEvent });
   // Whether a source can be read decides whether anything is written: read every top manifest first
   // (and the destination tags meanwhile), a small part of the work that also settles a re-run.
   const ready = await planner.prepareAll(mappings);
@@ -76,19 +76,21 @@ async function planAndExecute(stores: StoreResolver, mappings: readonly Mapping[
       return { plan, failures: plan.failed.length };
     }
     reporter.start(plan.images.length);
-    await inParallel(plan.images, imagesInFlight(opts.maxPerRegistry), (image) => executor.mirror(image));
+    await executor.mirrorAll(plan.images);
   } else {
+    let warned = planner.skippedSoFar().length;
     for (const warning of planWarnings({ skipped: planner.skippedSoFar(), images: [] })) streams.stderr.write(`${warning}\n`);
     const toPlan = mappings.filter((_, i) => ready[i]);
     reporter.start(toPlan.length);
     await inParallel(toPlan, imagesInFlight(opts.maxPerRegistry), async (mapping) => {
-      const failuresBefore = planner.failures;
-      const skippedBefore = planner.skippedSoFar().length;
       const images = await planner.plan(mapping);
       reporter.expect(images.length - 1);
-      const skipped = planner.skippedSoFar().slice(skippedBefore);
+      // Skips found since the last warning, whichever mapping's planning found them: each is said once.
+      const skipped = planner.skippedSoFar().slice(warned);
+      warned += skipped.length;
       for (const warning of planWarnings({ skipped, images })) reporter.warn(warning);
-      if (planner.failures > failuresBefore) executor.stop();
+      // Planning failed for some image (it is in the plan's failures): start no new ones, unless told to go on.
+      if (planner.failures > 0) executor.stop();
       await Promise.all(images.map((image) => executor.mirror(image)));
     });
   }

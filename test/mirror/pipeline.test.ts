@@ -140,3 +140,14 @@ test('when the first destination tags are missing, the others are asked by tag l
     await proxy.stop();
   }
 });
+
+test('an image skipped while others are being copied is warned about once', async () => {
+  const names = ['s1', 's2', 's3', 's4'];
+  await Promise.all(names.map((name) => seedImage(source(), `skipw/${name}`, 'v1', { platforms: ['linux/amd64', 'linux/arm64'], seed: `skipw-${name}` })));
+  const run = await mirrorCli(names.map((name) => `${source().host}/skipw/${name}:v1=${target().host}/skipw/${name}:v1`), { filterByOs: 'linux/s390x' });
+  assert.equal(run.code, 0, run.stderr);
+  for (const name of names) {
+    const warnings = run.stderr.split('\n').filter((l) => l.startsWith('warning: ') && l.includes(`/skipw/${name}:v1 ->`));
+    assert.equal(warnings.length, 1, run.stderr);
+  }
+});
