@@ -29,7 +29,7 @@ import { makeLayer, seedImage } from '../test/support/seed.js';
 import { skopeoCopyAll } from '../test/support/skopeo.js';
 import {
   envInt, measure, median, medianOf, MiB, olmMirrorMain, runNode, runOlmMirror, seedImageSet, table, verdict,
-  withBenchEnvironment, writeMapping, type BenchEnvironment, type ImageSet, type Measured,
+  withBenchEnvironment, writeMapping, type BenchEnvironment, type ChildRun, type ImageSet, type Measured,
 } from './harness.js';
 import { rawCopy } from './raw-copy.js';
 import { inParallel } from '../src/util/in-parallel.js';
@@ -73,13 +73,15 @@ function rounds(name: string, fallback: number): number {
   return Math.max(1, envInt(name, fallback));
 }
 
+/** An olm-mirror run with its peak memory in MB. */
+const withPeak = (run: Measured & { result: ChildRun }): Run => ({ ...run, peakRssMB: (run.result.peakRssMiB * MiB) / MB });
+
 /** The three copiers, each timed with the CPU of the registries it talks to. */
 function copiers(env: BenchEnvironment) {
   return {
     olmMirror: async (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> => {
       const mapping = writeMapping(env.workDir, source, target, repositories);
-      const run = await measure([source, target], () => runOlmMirror(['-f', mapping], env.authFile));
-      return { ...run, peakRssMB: (run.result.peakRssMiB * MiB) / MB };
+      return withPeak(await measure([source, target], () => runOlmMirror(['-f', mapping], env.authFile)));
     },
     raw: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
       measure([source, target], () => rawCopy(source, target, repositories), true),
@@ -172,10 +174,7 @@ async function help(env: BenchEnvironment, pairs: number): Promise<Row[]> {
   const theirs: Run[] = [];
   for (let round = 0; round < pairs; round++) {
     await alternate(round, [
-      async () => {
-        const run = await measure([], () => runNode([olmMirrorMain, '--help'], env.authFile));
-        ours.push({ ...run, peakRssMB: (run.result.peakRssMiB * MiB) / MB });
-      },
+      async () => { ours.push(withPeak(await measure([], () => runNode([olmMirrorMain, '--help'], env.authFile)))); },
       async () => { theirs.push(await measure([], () => runNode(['-e', '0'], env.authFile))); },
     ]);
   }
