@@ -15,6 +15,7 @@ import { parseManifest } from '../../src/manifest/manifest.js';
 import { MediaTypes } from '../../src/manifest/media-types.js';
 import { parseReference } from '../../src/reference/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
+import { WHOLE_READ_MAX_BYTES } from '../../src/transport/oci-layout/files.js';
 import { REF_NAME_ANNOTATION } from '../../src/transport/oci-layout/lookup.js';
 import { OciLayoutStore } from '../../src/transport/oci-layout/store.js';
 import { RegistryStore } from '../../src/transport/registry.js';
@@ -313,6 +314,23 @@ test('validate() finds a flipped byte and a missing blob, naming the images; rea
   assert.deepEqual(missing.images.sort(), [`${host}/ns/docker-multi:v3`, `${host}/ns/docker-multi@${dockerList.children![0]!.digest}`].sort());
 
   await assert.rejects(readAll(await store.getBlob({ registry: host, repository: 'ns/oci-app' }, layer)), DigestMismatchError);
+});
+
+test('blobs read whole (small) or streamed (large) come back verified; a shortened or lengthened file fails', async () => {
+  const dir = join(tempDir('read-paths'), 'layout');
+  const store = await OciLayoutStore.open(dir, { create: true });
+  const repo = { registry: 'r', repository: 'x' };
+  const blobs = [Buffer.alloc(0), pseudoRandomBytes('small', 300_000), pseudoRandomBytes('large', WHOLE_READ_MAX_BYTES + 123_457)];
+  for (const bytes of blobs) await store.pushBlob(repo, sha256(bytes), bytes.length, async () => Readable.from([bytes]));
+  for (const bytes of blobs) assert.deepEqual(await readAll(await store.getBlob(repo, sha256(bytes), { size: bytes.length })), bytes);
+  for (const bytes of blobs.slice(1)) {
+    const path = join(dir, 'blobs/sha256', sha256(bytes).slice(7));
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1));
+    await assert.rejects(readAll(await store.getBlob(repo, sha256(bytes), { size: bytes.length })), DigestMismatchError);
+    writeFileSync(path, Buffer.concat([bytes, Buffer.from('x')]));
+    await assert.rejects(readAll(await store.getBlob(repo, sha256(bytes))), DigestMismatchError);
+  }
+  await store.close();
 });
 
 test('the folder moved elsewhere still reads, by the store and by skopeo', async () => {

@@ -60,6 +60,29 @@ export async function removeAbandonedTemps(dir: string): Promise<number> {
  */
 export const IO_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * Blobs up to this size are read in one call into one buffer of their size: a stream of reads costs
+ * more CPU (a buffer per read, the stream's bookkeeping, the collector) than the bytes themselves.
+ */
+export const WHOLE_READ_MAX_BYTES = 4 * IO_CHUNK_BYTES;
+
+/** The first `size` bytes of the file (fewer when it is shorter). */
+export async function readStart(path: string, size: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === size ? bytes : bytes.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** writev until every byte is written (the kernel may take fewer than asked). */
 export async function writeAll(handle: FileHandle, chunks: Buffer[], bytes: number): Promise<void> {
   const { bytesWritten } = await handle.writev(chunks);

@@ -30,7 +30,7 @@ import { formatReference, type ImageReference } from '../../reference/reference.
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
 import {
   blobRelativePath, fileStamp, INDEX_FILE, IO_CHUNK_BYTES, LAYOUT_FILE, layoutMarkerBytes, readIndex, readLayoutMarker,
-  removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, writeAll, writeFileAtomically, type IndexDocument,
+  readStart, removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, WHOLE_READ_MAX_BYTES, writeAll, writeFileAtomically, type IndexDocument,
 } from './files.js';
 import { EntryTable, entryName, REF_NAME_ANNOTATION, type IndexEntry } from './lookup.js';
 import { validateLayout, type LayoutProblem } from './validate.js';
@@ -171,8 +171,13 @@ export class OciLayoutStore implements ImageStore {
     if (size === undefined) throw new NotFoundError(`blob ${digest} not found in ${this.description}`);
     const subject = `blob ${digest} in ${this.description}`;
     const verifier = createDigestVerifier(digest, opts?.size ?? size, subject);
+    if (size <= WHOLE_READ_MAX_BYTES) {
+      readStart(path, size).then((bytes) => verifier.end(bytes), (err: unknown) => verifier.destroy(err as Error));
+      return verifier;
+    }
     // Errors of either side reach the reader through the verifier; the pipeline's own result is not needed.
-    pipeline(createReadStream(path, { highWaterMark: IO_CHUNK_BYTES }), verifier).catch(() => undefined);
+    // Reading to the size found (not to EOF) spares the reads of a last byte and of the end.
+    pipeline(createReadStream(path, { highWaterMark: IO_CHUNK_BYTES, end: size - 1 }), verifier).catch(() => undefined);
     return verifier;
   }
 
