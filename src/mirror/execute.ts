@@ -254,13 +254,20 @@ class Execution {
       sent += n;
       this.emit({ type: 'bytes', blob: b, bytes: n });
     };
-    // Into a folder, the source registry's connections are what bounds the copies.
-    const bound = b.store.local && !b.source.store.local ? b.source.store.id : b.store.id;
+    // Into a folder, the source registry's connections are what bounds the copies: the slot is given back
+    // once every byte came across, as syncing and naming the file no longer use the connection.
+    const intoFolder = b.store.local && !b.source.store.local;
+    let push: Promise<void> | undefined;
     // The bytes tell the limiter how much work the slot did (a big upload is more than one request).
-    await this.limiter.run(bound, (slot) => b.store.pushBlob(b, b.digest, b.size, open, (n) => {
-      slot.moved(n);
-      onBytes(n);
+    await this.limiter.run(intoFolder ? b.source.store.id : b.store.id, (slot) => new Promise<void>((resolve, reject) => {
+      push = b.store.pushBlob(b, b.digest, b.size, open, (n) => {
+        slot.moved(n);
+        onBytes(n);
+        if (intoFolder && sent >= b.size) resolve();
+      });
+      push.then(resolve, reject);
     }));
+    await push;
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += sent;
     this.emit({ type: 'blob-done', blob: b, action: 'upload' });

@@ -5,9 +5,16 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { ensureDiskSpace } from '../../src/mirror/disk-space.js';
+import { executePlan } from '../../src/mirror/execute.js';
+import { mappingsFromArgs } from '../../src/mirror/mapping.js';
+import { planMirror } from '../../src/mirror/plan.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { RegistryStores } from '../../src/transport/registry.js';
+import { MirrorStores } from '../../src/transport/resolve.js';
 import { OciLayoutStore } from '../../src/transport/oci-layout/store.js';
 import { cliPath, runCli } from '../support/cli.js';
 import { registryTestHooks } from '../support/registry.js';
@@ -64,6 +71,35 @@ test('SIGKILL during a mirror to disk: the same command completes it, writing on
   assert.deepEqual(await layout.validate(), [], 'every blob verifies and the image is complete');
   assert.equal(sha256((await layout.getManifest({ registry: source().host, repository: 'kill/app', tag: 'v1' })).bytes), image.digest);
   assert.equal(await blobExists(target(), 'kill/app', image.layerDigests[0]!), false, 'the destination registry was never written');
+});
+
+test('into a folder, a blob that came across frees its source connection while it is synced and named', async () => {
+  await seedImage(source(), 'free/app', 'v1', { layerSizes: [300_000, 200_000], seed: 'free-slot' });
+  const layout = await OciLayoutStore.open(folder('free'), { create: true });
+  let copies = 0;
+  let secondStarted!: () => void;
+  const second = new Promise<void>((resolve) => { secondStarted = resolve; });
+  let overlapped: boolean | undefined;
+  const push = layout.pushBlob.bind(layout);
+  // The first copy, with every byte written, waits before it returns (as a slow sync would) until another copy starts.
+  layout.pushBlob = async (...args) => {
+    const copy = ++copies;
+    if (copy === 2) secondStarted();
+    await push(...args);
+    if (copy === 1) overlapped = await Promise.race([second.then(() => true), delay(5000).then(() => false)]);
+  };
+  const client = new RegistryClient({ insecure: true });
+  try {
+    const stores = new MirrorStores(new RegistryStores(client), { destination: layout });
+    const plan = await planMirror(stores, mappingsFromArgs([`${source().host}/free/app:v1`, `${target().host}/free/app:v1`]));
+    const result = await executePlan(plan, { maxPerRegistry: 1 });
+    assert.deepEqual(result.failed.map((f) => f.error.message), []);
+    assert.equal(copies, 3, 'config and two layers');
+    assert.equal(overlapped, true, 'with one connection, the next copy started while the first one was being finished');
+  } finally {
+    await layout.close();
+    await client.close();
+  }
 });
 
 test('a mirror whose filesystem lacks the room fails before writing, saying how much is needed and free', async () => {
