@@ -20,6 +20,9 @@ export interface UploadKey { registry: string; repository: string; digest: strin
  * sent again from the start, which is what happens without one, so its errors never fail an upload.
  */
 export class UploadJournal {
+  /** The folder was made (or found) by this journal: every PATCH of a big upload writes a record. */
+  private dirReady = false;
+
   constructor(readonly dir: string) {}
 
   private file(key: UploadKey): string {
@@ -40,10 +43,12 @@ export class UploadJournal {
   async write(key: UploadKey, record: UploadRecord): Promise<void> {
     const file = this.file(key);
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (!this.dirReady) await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      this.dirReady = true;
       await writeFileAtomically(file, JSON.stringify(record), { mode: 0o600 });
     } catch {
-      // see the class comment
+      // See the class comment. The folder may have been removed meanwhile: made again next time.
+      this.dirReady = false;
     }
   }
 
