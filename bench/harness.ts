@@ -22,7 +22,7 @@ export function envInt(name: string, fallback: number): number {
 
 export interface ChildRun { peakRssMiB: number; stderr: string }
 
-export const olmMirrorMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+export const olmMirrorMain = join(repoRoot, 'dist', 'src', 'cli', 'olm-mirror.cjs');
 
 /**
  * Runs `node ARGS` as a child process, sampling its peak resident memory (VmHWM) every 20 ms until it

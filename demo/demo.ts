@@ -17,7 +17,7 @@ import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 import { seedImage } from '../test/support/seed.js';
 import { writeSampleCatalog } from './sample-catalog.js';
 
-const cli = resolve(fileURLToPath(import.meta.url), '../../src/cli/main.js');
+const cli = resolve(fileURLToPath(import.meta.url), '../../src/cli/olm-mirror.cjs');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 function step(title: string): void {

@@ -18,7 +18,8 @@ export interface CliOptions {
   env?: Record<string, string>;
 }
 
-export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+/** The installed command (package.json's bin), as users run it. */
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'olm-mirror.cjs');
 
 let emptyAuthFile: string | undefined;
 function noCredentials(): string {

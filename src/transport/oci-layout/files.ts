@@ -66,18 +66,17 @@ export const IO_CHUNK_BYTES = 1024 * 1024;
  */
 export const WHOLE_READ_MAX_BYTES = 4 * IO_CHUNK_BYTES;
 
-/** The first `size` bytes of the file (fewer when it is shorter). */
-export async function readStart(path: string, size: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
+/**
+ * The file's content when it holds `size` bytes, read with one call into one buffer (and the handle
+ * closed). A file of another size gives what it holds, up to one byte more than `size`, so the digest
+ * check that follows fails. A read that returns fewer bytes than asked is taken as the end, as it is
+ * for regular files; were it not, the check would fail, never pass wrongly.
+ */
+export async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
   try {
-    const bytes = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === size ? bytes : bytes.subarray(0, filled);
+    const bytes = Buffer.allocUnsafe(size + 1);
+    const { bytesRead } = await handle.read(bytes, 0, size + 1, 0);
+    return bytes.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }

@@ -17,8 +17,7 @@
 //   someone else rewrote it, so entries another writer added are kept.
 // - putManifest refuses a manifest whose blobs or child manifests the layout does not have, as a
 //   registry does, so every entry's tree is complete.
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,7 +29,7 @@ import { formatReference, type ImageReference } from '../../reference/reference.
 import type { ImageStore, LookupOptions, ManifestHead, RepositoryRef, StoredManifest } from '../store.js';
 import {
   blobRelativePath, fileStamp, INDEX_FILE, IO_CHUNK_BYTES, LAYOUT_FILE, layoutMarkerBytes, readIndex, readLayoutMarker,
-  readStart, removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, WHOLE_READ_MAX_BYTES, writeAll, writeFileAtomically, type IndexDocument,
+  readWhole, removeAbandonedTemps, serializeIndex, syncDirectory, tempPath, WHOLE_READ_MAX_BYTES, writeAll, writeFileAtomically, type IndexDocument,
 } from './files.js';
 import { EntryTable, entryName, REF_NAME_ANNOTATION, type IndexEntry } from './lookup.js';
 import { validateLayout, type LayoutProblem } from './validate.js';
@@ -166,18 +165,29 @@ export class OciLayoutStore implements ImageStore {
   }
 
   async getBlob(_repo: RepositoryRef, digest: string, opts?: { size?: number }): Promise<Readable> {
-    const path = this.blobPath(digest);
-    const size = await this.fileSize(digest);
-    if (size === undefined) throw new NotFoundError(`blob ${digest} not found in ${this.description}`);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.blobPath(digest), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${digest} not found in ${this.description}`);
+      throw err;
+    }
     const subject = `blob ${digest} in ${this.description}`;
-    const verifier = createDigestVerifier(digest, opts?.size ?? size, subject);
+    let size: number;
+    try {
+      // The size the caller knows (from a manifest) spares asking the file system; a file of another size fails the check.
+      size = opts?.size ?? (await handle.stat()).size;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    const verifier = createDigestVerifier(digest, size, subject);
     if (size <= WHOLE_READ_MAX_BYTES) {
-      readStart(path, size).then((bytes) => verifier.end(bytes), (err: unknown) => verifier.destroy(err as Error));
+      readWhole(handle, size).then((bytes) => verifier.end(bytes), (err: unknown) => verifier.destroy(err as Error));
       return verifier;
     }
     // Errors of either side reach the reader through the verifier; the pipeline's own result is not needed.
-    // Reading to the size found (not to EOF) spares the reads of a last byte and of the end.
-    pipeline(createReadStream(path, { highWaterMark: IO_CHUNK_BYTES, end: size - 1 }), verifier).catch(() => undefined);
+    pipeline(handle.createReadStream({ highWaterMark: IO_CHUNK_BYTES }), verifier).catch(() => undefined);
     return verifier;
   }
 
