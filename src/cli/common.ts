@@ -87,7 +87,7 @@ export function addRegistryFlags(cmd: Command): Command {
     .option('--insecure', 'allow plain HTTP and TLS certificates that do not verify', false)
     .option('--certificate-authority <file>', 'trust this PEM CA bundle as well (repeatable)', collect)
     .addOption(new Option('--max-per-registry <n>', 'at most this many parallel requests per registry, reads and writes each ' +
-      `(default: start at ${ADAPTIVE_DEFAULTS.initial}, grow while it pays up to ${ADAPTIVE_DEFAULTS.cap}, halve when a registry answers 429/503 or times out)`)
+      `(default: ${ADAPTIVE_DEFAULTS.cap}; halved when a registry answers 429/503 or times out, then grown back one at a time while it pays)`)
       .argParser(parsePositiveInt))
     .addOption(new Option('--retries <n>', 'times a failed request (network error, 5xx, 429, damaged content) is tried again')
       .argParser(parseRetries).default(4));
