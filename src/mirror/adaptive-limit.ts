@@ -48,8 +48,9 @@ export interface AdaptiveLimitOptions {
 }
 
 export const ADAPTIVE_DEFAULTS = {
-  // Against local registries 12 was still faster than 6; twice the start leaves room for registries far
-  // away, where each request's latency rather than the registry bounds throughput.
+  // Against local registries 12 was still faster than 6. The cap also sets the connections per registry
+  // and the images in flight (16 per slot), so the peak memory: a higher one goes through --max-per-registry,
+  // and the limiter then grows towards it while throughput rises (registries far away, latency-bound).
   cap: 16,
   // Against local registries 8 and 12 were faster than the fixed 6 of before (3 was slower), and 16 faster
   // than 8 again: first mirror of 100 images 4.09 -> 3.82 s (4 of 4 pairs), 48 images 2.46 -> 2.33 s (4 of 5),

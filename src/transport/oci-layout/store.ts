@@ -165,22 +165,18 @@ export class OciLayoutStore implements ImageStore {
   }
 
   async getBlob(_repo: RepositoryRef, digest: string, opts?: { size?: number }): Promise<Readable> {
-    let handle: FileHandle;
+    let handle: FileHandle | undefined;
+    let size: number;
     try {
       handle = await open(this.blobPath(digest), 'r');
+      // The size the caller knows (from a manifest) spares asking the file system; a file of another size fails the check.
+      size = opts?.size ?? (await handle.stat()).size;
     } catch (err) {
+      await handle?.close().catch(() => undefined);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${digest} not found in ${this.description}`);
       throw err;
     }
     const subject = `blob ${digest} in ${this.description}`;
-    let size: number;
-    try {
-      // The size the caller knows (from a manifest) spares asking the file system; a file of another size fails the check.
-      size = opts?.size ?? (await handle.stat()).size;
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      throw err;
-    }
     const verifier = createDigestVerifier(digest, size, subject);
     if (size <= WHOLE_READ_MAX_BYTES) {
       readWhole(handle, size).then((bytes) => verifier.end(bytes), (err: unknown) => verifier.destroy(err as Error));
