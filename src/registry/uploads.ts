@@ -302,7 +302,8 @@ const uploadChunked: Upload = async (session, base, upload, reader, digest, size
     upload.location = uploadLocation(res, `${base.action} ${base.subject}`, base.registry);
     offset += length;
     upload.offset = offset;
-    await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
+    // After the last PATCH the PUT follows at once: only a note with more to send can save a next run work.
+    if (offset < size) await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
   }
   await reader.verifyEnd(`source of ${base.subject}`);
   await completeUpload(session, base, upload.location, digest, Buffer.alloc(0), 0);

@@ -111,3 +111,25 @@ test('a note about an upload the registry no longer has: a fresh upload, and the
   assert.deepEqual(uploadRequests(), ['GET', 'POST', `PATCH 0-${MiB - 1}`, `PATCH ${MiB}-${2 * MiB - 1}`, `PATCH ${2 * MiB}-${3 * MiB - 1}`, 'PUT']);
   assert.deepEqual(readdirSync(journal), []);
 });
+
+test('the note says how far the PATCHes got, and none is written for the last one: the PUT follows it at once', async () => {
+  const journal = newJournal();
+  const key = { registry: proxy.host, repository: 'resume/last', digest: layer.digest };
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  proxy.rules.length = 0;
+  proxy.received.length = 0;
+  proxy.rules.push({ method: 'PUT', path: /\/blobs\/uploads\//, times: 1, action: { kind: 'hold', until: held } });
+  const pushed = push(journal, 'resume/last');
+  try {
+    while (!proxy.received.some((r) => r.method === 'PUT')) await new Promise((resolve) => setTimeout(resolve, 20));
+    // A note of all 3 MiB could not help a next run (an upload with nothing left to send is started afresh).
+    assert.equal((await new UploadJournal(journal).read(key))?.offset, 2 * MiB);
+  } finally {
+    release();
+    await pushed;
+    proxy.rules.length = 0;
+  }
+  assert.deepEqual(uploadRequests(), ['POST', `PATCH 0-${MiB - 1}`, `PATCH ${MiB}-${2 * MiB - 1}`, `PATCH ${2 * MiB}-${3 * MiB - 1}`, 'PUT']);
+  assert.deepEqual(readdirSync(journal), [], 'a finished upload leaves no note');
+});
