@@ -4,7 +4,11 @@
 // PUT <location>?digest=, as curl piped into curl would; then the child manifests by digest, the
 // manifest by tag last. No HEAD checks, no mounts, no digest verification, no retries: nothing a
 // careful mirror pays for. Plain HTTP, anonymous, over undici pools with keep-alive (8 connections
-// per registry).
+// per registry). With `hashing`, the same copier also computes each blob's SHA-256 as it streams through
+// and fails on a mismatch (only after the push: a floor for the cost of verifying, not a safe copier), the
+// floor for a copier that hashes what it pushes, as olm-mirror must.
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { TestRegistry } from '../test/support/registry.js';
 import { inParallel } from '../src/util/in-parallel.js';
@@ -37,7 +41,17 @@ async function putManifest(target: Pool, repository: string, reference: string, 
   await res.body.dump();
 }
 
-async function copyBlob(source: Pool, target: Pool, targetUrl: string, repository: string, digest: string): Promise<void> {
+async function* hashed(body: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+/** undici streams an async iterable body; its request type names only Readable. */
+const asBody = (chunks: AsyncIterable<Buffer>) => chunks as unknown as Readable;
+
+async function copyBlob(source: Pool, target: Pool, targetUrl: string, repository: string, digest: string, hashing: boolean): Promise<void> {
   const session = await target.request({ method: 'POST', path: `/v2/${repository}/blobs/uploads/` });
   await expectStatus(session, 202, `POST upload in ${repository}`);
   await session.body.dump();
@@ -45,15 +59,17 @@ async function copyBlob(source: Pool, target: Pool, targetUrl: string, repositor
   location.searchParams.set('digest', digest);
   const blob = await source.request({ method: 'GET', path: `/v2/${repository}/blobs/${digest}` });
   await expectStatus(blob, 200, `GET blob ${repository}@${digest}`);
+  const hash = hashing ? createHash('sha256') : undefined;
   const put = await target.request({
-    method: 'PUT', path: `${location.pathname}${location.search}`, body: blob.body,
+    method: 'PUT', path: `${location.pathname}${location.search}`, body: hash ? asBody(hashed(blob.body, hash)) : blob.body,
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.headers['content-length']) },
   });
   await expectStatus(put, 201, `PUT blob ${repository}@${digest}`);
   await put.body.dump();
+  if (hash && `sha256:${hash.digest('hex')}` !== digest) throw new Error(`raw copy: blob ${repository}@${digest} does not hash to its digest`);
 }
 
-async function copyImage(source: Pool, target: Pool, targetUrl: string, repository: string, tag: string): Promise<void> {
+async function copyImage(source: Pool, target: Pool, targetUrl: string, repository: string, tag: string, hashing: boolean): Promise<void> {
   const top = await getManifest(source, repository, tag);
   const children = new Map<string, Manifest>();
   if (INDEX_TYPES.includes(top.mediaType)) {
@@ -67,17 +83,18 @@ async function copyImage(source: Pool, target: Pool, targetUrl: string, reposito
     const { config, layers } = JSON.parse(m.bytes.toString()) as ImageManifest;
     return [config.digest, ...layers.map((l) => l.digest)];
   }));
-  for (const digest of blobs) await copyBlob(source, target, targetUrl, repository, digest);
+  for (const digest of blobs) await copyBlob(source, target, targetUrl, repository, digest, hashing);
   for (const [digest, child] of children) await putManifest(target, repository, digest, child);
   await putManifest(target, repository, tag, top);
 }
 
-/** Copies `repository:tag` for each repository from `from` to the same name on `to`. */
-export async function rawCopy(from: TestRegistry, to: TestRegistry, repositories: string[], tag = 'v1'): Promise<void> {
+/** Copies `repository:tag` for each repository from `from` to the same name on `to`; `hashing`: see above. */
+export async function rawCopy(from: TestRegistry, to: TestRegistry, repositories: string[], opts: { tag?: string; hashing?: boolean } = {}): Promise<void> {
+  const { tag = 'v1', hashing = false } = opts;
   const source = new Pool(from.url, { connections: WORKERS });
   const target = new Pool(to.url, { connections: WORKERS });
   try {
-    await inParallel(repositories, WORKERS, (repository) => copyImage(source, target, to.url, repository, tag));
+    await inParallel(repositories, WORKERS, (repository) => copyImage(source, target, to.url, repository, tag, hashing));
   } finally {
     await Promise.all([source.close(), target.close()]);
   }

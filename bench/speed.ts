@@ -1,7 +1,10 @@
 // The speed benchmark of issue 11 ("Faster than a raw copy"): olm-mirror (the CLI as a child process,
 // `image mirror -f mapping.txt --insecure`) against
 // - a raw copy: plain GET/PUT, 8 workers, no checks, no mounts (raw-copy.ts), the floor for moving the bytes;
+//   for the big layers also the same raw copy hashing each blob, the floor for a copier that verifies;
 // - skopeo: `skopeo copy --all --preserve-digests`, 6 images in parallel (skopeo -P6);
+// - for the re-run, a raw re-check: the three requests per image that any careful re-run needs, sent by the
+//   leanest client in a process of its own (raw-recheck.ts), the floor for telling a target is up to date;
 // - bare `node -e 0` for `olm-mirror --help`.
 // Cases: a first mirror of 100 images (4 layers of 256 KiB, 2 of them shared by all images, every 4th image a
 // 3-platform manifest list) and its re-run onto the filled target; 2,000 tiny images (one 1 KiB layer each);
@@ -23,6 +26,7 @@
 //   OLM_MIRROR_BENCH_LARGE_MIB=32     size of each of their two layers
 //   OLM_MIRROR_BENCH_HELP_PAIRS=20    rounds of --help against node -e 0
 //   OLM_MIRROR_BENCH_BIG_MIB=1024     the single-layer image
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TestRegistry } from '../test/support/registry.js';
 import { makeLayer, seedImage } from '../test/support/seed.js';
@@ -32,11 +36,13 @@ import {
   withBenchEnvironment, writeMapping, type BenchEnvironment, type ChildRun, type ImageSet, type Measured,
 } from './harness.js';
 import { rawCopy } from './raw-copy.js';
+import { repoRoot } from '../test/support/paths.js';
 import { inParallel } from '../src/util/in-parallel.js';
 
 const KiB = 1024;
 const MB = 1e6;
 const SKOPEO_PARALLEL = 6;
+const rawRecheckMain = join(repoRoot, 'dist', 'bench', 'raw-recheck.js');
 /** olm-mirror time / the other's, at most; peak RSS in MB (10^6 bytes), below. */
 const TARGETS = { firstVsRaw: 0.9, rerunVsSkopeo: 0.08, tinyVsSkopeo: 0.35, largeVsRaw: 1.1, helpVsNode: 2.5, peakRssMB: 200 };
 
@@ -85,6 +91,11 @@ function copiers(env: BenchEnvironment) {
     },
     raw: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
       measure([source, target], () => rawCopy(source, target, repositories), true),
+    rawHashing: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
+      measure([source, target], () => rawCopy(source, target, repositories, { hashing: true }), true),
+    /** The floor of a re-run (raw-recheck.ts), a process of its own as olm-mirror is. */
+    rawRecheck: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
+      measure([source, target], () => runNode([rawRecheckMain, source.url, target.url, 'v1', ...repositories], env.authFile)),
     skopeo: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
       measure([source, target], () => inParallel(repositories, SKOPEO_PARALLEL, (r) => skopeoCopyAll(source, `${r}:v1`, target, `${r}:v1`))),
   };
@@ -102,7 +113,7 @@ async function firstAndRerun(env: BenchEnvironment, count: number, pairs: number
   const repositories = await seedImageSet(source, set);
   const copy = copiers(env);
   const first = { ours: [] as Run[], raw: [] as Run[], skopeo: [] as Run[] };
-  const again = { ours: [] as Run[], skopeo: [] as Run[] };
+  const again = { ours: [] as Run[], skopeo: [] as Run[], recheck: [] as Run[] };
   for (let round = 0; round < pairs; round++) {
     const [ours, raw, theirs] = [await env.startRegistry(), await env.startRegistry(), await env.startRegistry()];
     await alternate(round, [
@@ -113,6 +124,7 @@ async function firstAndRerun(env: BenchEnvironment, count: number, pairs: number
     await alternate(round, [
       async () => { again.ours.push(await copy.olmMirror(source, ours, repositories)); },
       async () => { again.skopeo.push(await copy.skopeo(source, theirs, repositories)); },
+      async () => { again.recheck.push(await copy.rawRecheck(source, ours, repositories)); },
     ]);
     await Promise.all([ours, raw, theirs].map((r) => r.stop()));
   }
@@ -121,7 +133,11 @@ async function firstAndRerun(env: BenchEnvironment, count: number, pairs: number
   return [
     { label, against: 'raw copy', ours: first.ours, theirs: first.raw, target: TARGETS.firstVsRaw },
     { label, against: `skopeo -P${SKOPEO_PARALLEL}`, ours: first.ours, theirs: first.skopeo },
-    { label: 're-run onto the filled target', against: `skopeo -P${SKOPEO_PARALLEL}`, ours: again.ours, theirs: again.skopeo, target: TARGETS.rerunVsSkopeo },
+    {
+      label: 're-run onto the filled target', against: `skopeo -P${SKOPEO_PARALLEL}`, ours: again.ours, theirs: again.skopeo, target: TARGETS.rerunVsSkopeo,
+      note: () => `the raw re-check's ratio: ${median(again.recheck.map((run, i) => run.seconds / again.skopeo[i]!.seconds)).toFixed(2)}`,
+    },
+    { label: 're-run onto the filled target', against: 'raw re-check', ours: again.ours, theirs: again.recheck },
   ];
 }
 
@@ -150,13 +166,15 @@ async function largeLayers(env: BenchEnvironment, count: number, layerMiB: numbe
   const source = await env.startRegistry();
   const repositories = await seedImageSet(source, { name: 'large', count, sharedLayers: [], layerSizes: [layerMiB * MiB, layerMiB * MiB] });
   const copy = copiers(env);
-  const runs = { ours: [] as Run[], raw: [] as Run[], skopeo: [] as Run[] };
+  const runs = { ours: [] as Run[], raw: [] as Run[], rawHashing: [] as Run[], skopeo: [] as Run[] };
   // Each target is stopped right after its run: only one copy sits in memory at a time.
   const intoTmpfs = (way: keyof typeof runs, copier: typeof copy.raw) => async () => {
     runs[way].push(await intoFresh(env, 'tmpfs', (target) => copier(source, target, repositories)));
   };
   for (let round = 0; round < pairs; round++) {
-    await alternate(round, [intoTmpfs('ours', copy.olmMirror), intoTmpfs('raw', copy.raw), intoTmpfs('skopeo', copy.skopeo)]);
+    await alternate(round, [
+      intoTmpfs('ours', copy.olmMirror), intoTmpfs('raw', copy.raw), intoTmpfs('rawHashing', copy.rawHashing), intoTmpfs('skopeo', copy.skopeo),
+    ]);
   }
   await source.stop();
   const totalMiB = count * 2 * layerMiB;
@@ -164,7 +182,11 @@ async function largeLayers(env: BenchEnvironment, count: number, layerMiB: numbe
   const note = (o: Measured, t?: Measured) => `${throughput(o)} / ${throughput(t)} MiB/s`;
   const label = `${count} images x 2 layers x ${layerMiB} MiB, target on tmpfs`;
   return [
-    { label, against: 'raw copy', ours: runs.ours, theirs: runs.raw, target: TARGETS.largeVsRaw, note },
+    {
+      label, against: 'raw copy', ours: runs.ours, theirs: runs.raw, target: TARGETS.largeVsRaw,
+      note: (o, t) => `${note(o, t)}; the hashing raw copy's ratio: ${median(runs.rawHashing.map((run, i) => run.seconds / runs.raw[i]!.seconds)).toFixed(2)}`,
+    },
+    { label, against: 'raw copy, hashing', ours: runs.ours, theirs: runs.rawHashing, note },
     { label, against: `skopeo -P${SKOPEO_PARALLEL}`, ours: runs.ours, theirs: runs.skopeo, note },
   ];
 }
