@@ -4,9 +4,8 @@
 // PUT <location>?digest=, as curl piped into curl would; then the child manifests by digest, the
 // manifest by tag last. No HEAD checks, no mounts, no digest verification, no retries: nothing a
 // careful mirror pays for. Plain HTTP, anonymous, over undici pools with keep-alive (8 connections
-// per registry). With `hashing`, the same copier also computes each blob's SHA-256 as it streams through
-// and fails on a mismatch (only after the push: a floor for the cost of verifying, not a safe copier), the
-// floor for a copier that hashes what it pushes, as olm-mirror must.
+// per registry). With `hashing`, it also computes each blob's SHA-256 as it streams through and fails on
+// a mismatch, only after the push: the floor for the cost of verifying, as olm-mirror must, not a safe copier.
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
@@ -15,7 +14,8 @@ import { inParallel } from '../src/util/in-parallel.js';
 
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
 const IMAGE_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
-const ACCEPT = [...INDEX_TYPES, ...IMAGE_TYPES].join(', ');
+/** Every manifest type a copy or re-check of these images may meet. */
+export const ACCEPT = [...INDEX_TYPES, ...IMAGE_TYPES].join(', ');
 const WORKERS = 8;
 
 interface Manifest { mediaType: string; bytes: Buffer }

@@ -7,15 +7,12 @@
 // of undici count too.
 //
 // Usage: node raw-recheck.js SOURCE_URL TARGET_URL TAG REPOSITORY...
-import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
+import { sha256Digest } from '../src/manifest/digest.js';
 import { inParallel } from '../src/util/in-parallel.js';
+import { ACCEPT } from './raw-copy.js';
 
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 const WORKERS = 8;
 
 /** The repositories whose target tag is missing or holds another digest than the source's. */
@@ -27,7 +24,7 @@ export async function rawRecheck(sourceUrl: string, targetUrl: string, tag: stri
     await inParallel(repositories, WORKERS, async (repository) => {
       const manifest = await source.request({ method: 'GET', path: `/v2/${repository}/manifests/${tag}`, headers: { accept: ACCEPT } });
       if (manifest.statusCode !== 200) throw new Error(`raw re-check: GET manifest ${repository}:${tag} answered HTTP ${manifest.statusCode}`);
-      const digest = `sha256:${createHash('sha256').update(Buffer.from(await manifest.body.arrayBuffer())).digest('hex')}`;
+      const digest = sha256Digest(Buffer.from(await manifest.body.arrayBuffer()));
       const head = await target.request({ method: 'HEAD', path: `/v2/${repository}/manifests/${tag}`, headers: { accept: ACCEPT } });
       await head.body.dump();
       if (head.headers['docker-content-digest'] !== digest) stale.push(repository);
