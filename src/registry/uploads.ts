@@ -7,7 +7,7 @@ import { blobSize } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { type BackoffPolicy, isOverloadError, isRetryableError, retryDelay, sleep } from './retry.js';
 import type { CallSpec, Session } from './session.js';
-import { header, type HttpResponse } from './transport.js';
+import { header, type HttpResponse, type RequestBody } from './transport.js';
 import type { UploadJournal, UploadKey } from './upload-journal.js';
 
 export interface UploadOptions {
@@ -15,7 +15,7 @@ export interface UploadOptions {
   backoff: BackoffPolicy;
   /** Blobs up to this size go in one PUT (read into memory first, so they can be verified before sending). */
   monolithicMaxBytes: number;
-  /** PATCH size for bigger blobs; each PATCH streams its slice, nothing is buffered. */
+  /** Chunk size for bigger blobs: each chunk but the last streams in a PATCH, the last in the completing PUT; nothing is buffered. */
   chunkBytes: number;
   /** Notes chunked uploads' progress, so that one cut short by a kill is resumed by the next run. */
   journal?: UploadJournal;
@@ -113,7 +113,24 @@ class SourceReader {
       if (chunk.length > 0) throw new DigestMismatchError(this.digest, undefined, { expected: this.size, actual: this.bytes + chunk.length }, subject);
     }
     const actual = this.actualDigest();
-    if (actual !== this.digest) throw new DigestMismatchError(this.digest, actual, {}, subject);
+    if (actual !== this.digest) {
+      this.error = new DigestMismatchError(this.digest, actual, {}, subject);
+      throw this.error;
+    }
+  }
+
+  /**
+   * The last `length` bytes of the source, as take(), with its final chunk held back until verifyEnd()
+   * passed: a request this body feeds cannot deliver its last byte unless the content is the blob.
+   */
+  async *takeLast(length: number, subject: string): AsyncGenerator<Buffer> {
+    let held: Buffer | undefined;
+    for await (const chunk of this.take(length, subject)) {
+      if (held) yield held;
+      held = chunk;
+    }
+    await this.verifyEnd(subject);
+    if (held) yield held;
   }
 }
 
@@ -252,9 +269,9 @@ type Upload = (
   reader: SourceReader, digest: string, size: number, chunkBytes: number,
 ) => Promise<void>;
 
-/** Final PUT ?digest=…, with the body (monolithic) or without (chunked). */
+/** Final PUT ?digest=…, with the whole blob (monolithic) or its last chunk (chunked). */
 async function completeUpload(
-  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, location: URL, digest: string, body: Buffer | readonly Buffer[], size: number,
+  session: Session, base: Omit<CallSpec, 'method' | 'target' | 'expect'>, location: URL, digest: string, body: RequestBody, size: number,
 ): Promise<void> {
   const res = await session.call({
     ...base, method: 'PUT', target: withDigestParam(location, digest), retry: false,
@@ -277,22 +294,18 @@ const uploadMonolithic: Upload = async (session, base, upload, reader, digest, s
 };
 
 const uploadChunked: Upload = async (session, base, upload, reader, digest, size, chunkBytes) => {
+  const subject = `source of ${base.subject}`;
   // The registry holds the first bytes already (a resumed upload): they are read only to be hashed.
-  for await (const held of reader.take(upload.offset, `source of ${base.subject}`, false)) void held;
-  for (let offset = upload.offset; offset < size;) {
-    const length = Math.min(chunkBytes, size - offset);
-    const end = offset + length - 1;
-    let res: HttpResponse;
-    try {
-      res = await session.call({
-        ...base, method: 'PATCH', target: upload.location, retry: false,
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(length) },
-        body: reader.take(length, `source of ${base.subject}`), expect: [202],
-      });
-    } catch (err) {
-      // When the source broke, that is the error to report (and to decide about retrying), not the aborted request.
-      throw reader.error ?? err;
-    }
+  for await (const held of reader.take(upload.offset, subject, false)) void held;
+  // Every chunk but the last goes in a PATCH; the last one in the PUT that completes the upload (one
+  // request fewer per blob), its final bytes sent only once the whole source was verified.
+  for (let offset = upload.offset; size - offset > chunkBytes;) {
+    const end = offset + chunkBytes - 1;
+    const res = await sendReading(reader, () => session.call({
+      ...base, method: 'PATCH', target: upload.location, retry: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(chunkBytes) },
+      body: reader.take(chunkBytes, subject), expect: [202],
+    }));
     await res.body.dump();
     const acknowledged = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '')?.[1];
     if (acknowledged !== undefined && Number(acknowledged) !== end) {
@@ -300,14 +313,22 @@ const uploadChunked: Upload = async (session, base, upload, reader, digest, size
         { registry: base.registry, repository: base.repository });
     }
     upload.location = uploadLocation(res, `${base.action} ${base.subject}`, base.registry);
-    offset += length;
+    offset += chunkBytes;
     upload.offset = offset;
-    // After the last PATCH the PUT follows at once: only a note with more to send can save a next run work.
-    if (offset < size) await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
+    await upload.journal?.journal.write(upload.journal.key, { location: upload.location.href, offset });
   }
-  await reader.verifyEnd(`source of ${base.subject}`);
-  await completeUpload(session, base, upload.location, digest, Buffer.alloc(0), 0);
+  const last = size - upload.offset;
+  await sendReading(reader, () => completeUpload(session, base, upload.location, digest, reader.takeLast(last, subject), last));
 };
+
+/** A request whose body `reader` feeds: when the source broke, that is the error to report (and to decide about retrying), not the aborted request. */
+async function sendReading<T>(reader: SourceReader, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    throw reader.error ?? err;
+  }
+}
 
 /** Uploads a small in-memory blob (configs, generated files) unless the repository has it already; returns its digest. */
 export async function pushBlobBytes(session: Session, registry: string, repository: string, bytes: Uint8Array, opts: UploadOptions): Promise<string> {

@@ -82,7 +82,7 @@ export interface FaultProxy {
   rules: FaultRules;
   /** auth.json with the target's credentials keyed by the proxy's host (lives in the target's temp dir). */
   authFile: string;
-  /** Every request, in arrival order of its response. */
+  /** Every request answered, in the order of the answers (one its client gave up on mid-body has none). */
   hits: ProxyHit[];
   /** Every request as it arrives (before any fault or answer), to see what is in flight. */
   received: ReceivedRequest[];
@@ -217,6 +217,8 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
       }
     });
     upstream.on('error', (err) => {
+      // The client gave up on its request (see below): there is no one to answer, and nothing to record.
+      if (!req.complete && req.destroyed) return;
       if (res.headersSent) {
         res.destroy(err);
         return;
@@ -226,6 +228,8 @@ export async function startFaultProxy(target: TestRegistry, faults: FaultRules =
       res.end(body);
       record(req, 502, fault);
     });
+    // A client that gives up mid-body gives up upstream too, as its cut connection would.
+    req.once('close', () => { if (!req.complete) upstream.destroy(); });
     req.pipe(upstream);
   }
 
