@@ -20,7 +20,7 @@ export interface UploadKey { registry: string; repository: string; digest: strin
  * sent again from the start, which is what happens without one, so its errors never fail an upload.
  */
 export class UploadJournal {
-  /** The folder was made (or found) by this journal: every PATCH of a big upload but the last writes a record. */
+  /** The folder was made (or found) by this journal: every PATCH of a big upload writes a record. */
   private dirReady = false;
 
   constructor(readonly dir: string) {}
