@@ -6,8 +6,11 @@
 // careful mirror pays for. Plain HTTP, anonymous, over undici pools with keep-alive (8 connections
 // per registry). With `hashing`, it also computes each blob's SHA-256 as it streams through and fails on
 // a mismatch, only after the push: the floor for the cost of verifying, as olm-mirror must, not a safe copier.
+// Run as a script (`raw-copy.js [--hashing] SOURCE_URL TARGET_URL REPOSITORY...`), it is a process of its own,
+// as olm-mirror is: starting cold costs it as well.
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { Pool, type Dispatcher } from 'undici';
 import type { TestRegistry } from '../test/support/registry.js';
 import { inParallel } from '../src/util/in-parallel.js';
@@ -89,7 +92,7 @@ async function copyImage(source: Pool, target: Pool, targetUrl: string, reposito
 }
 
 /** Copies `repository:tag` for each repository from `from` to the same name on `to`; `hashing`: see above. */
-export async function rawCopy(from: TestRegistry, to: TestRegistry, repositories: string[], opts: { tag?: string; hashing?: boolean } = {}): Promise<void> {
+export async function rawCopy(from: Pick<TestRegistry, 'url'>, to: Pick<TestRegistry, 'url'>, repositories: string[], opts: { tag?: string; hashing?: boolean } = {}): Promise<void> {
   const { tag = 'v1', hashing = false } = opts;
   const source = new Pool(from.url, { connections: WORKERS });
   const target = new Pool(to.url, { connections: WORKERS });
@@ -98,4 +101,12 @@ export async function rawCopy(from: TestRegistry, to: TestRegistry, repositories
   } finally {
     await Promise.all([source.close(), target.close()]);
   }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const args = process.argv.slice(2);
+  const hashing = args[0] === '--hashing';
+  const [sourceUrl, targetUrl, ...repositories] = hashing ? args.slice(1) : args;
+  if (sourceUrl === undefined || targetUrl === undefined) throw new Error('usage: raw-copy.js [--hashing] SOURCE_URL TARGET_URL REPOSITORY...');
+  await rawCopy({ url: sourceUrl }, { url: targetUrl }, repositories, { hashing });
 }

@@ -2,7 +2,8 @@
 // `image mirror -f mapping.txt --insecure`) against
 // - a raw copy: plain GET/PUT, 8 workers, no checks, no mounts (raw-copy.ts), the floor for moving the bytes
 //   (for the first mirror, the tiny images and the big layers);
-//   for the big layers also the same raw copy hashing each blob, the floor for a copier that verifies;
+//   for the big layers also the same raw copy hashing each blob, the floor for a copier that verifies, in this
+//   process and in one of its own (started cold, as olm-mirror is);
 // - skopeo: `skopeo copy --all --preserve-digests`, 6 images in parallel (skopeo -P6);
 // - for the re-run, a raw re-check: the three requests per image that any careful re-run needs, sent by the
 //   leanest client in a process of its own (raw-recheck.ts), the floor for telling a target is up to date;
@@ -44,6 +45,7 @@ const KiB = 1024;
 const MB = 1e6;
 const SKOPEO_PARALLEL = 6;
 const rawRecheckMain = join(repoRoot, 'dist', 'bench', 'raw-recheck.js');
+const rawCopyMain = join(repoRoot, 'dist', 'bench', 'raw-copy.js');
 /** olm-mirror time / the other's, at most; peak RSS in MB (10^6 bytes), below. */
 const TARGETS = { firstVsRaw: 0.9, rerunVsSkopeo: 0.08, tinyVsSkopeo: 0.35, largeVsRaw: 1.1, helpVsNode: 2.5, peakRssMB: 200 };
 
@@ -94,6 +96,9 @@ function copiers(env: BenchEnvironment) {
       measure([source, target], () => rawCopy(source, target, repositories), true),
     rawHashing: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
       measure([source, target], () => rawCopy(source, target, repositories, { hashing: true }), true),
+    /** The hashing raw copy as a process of its own, as olm-mirror is. */
+    rawHashingProcess: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
+      measure([source, target], () => runNode([rawCopyMain, '--hashing', source.url, target.url, ...repositories], env.authFile)),
     /** The floor of a re-run (raw-recheck.ts), a process of its own as olm-mirror is. */
     rawRecheck: (source: TestRegistry, target: TestRegistry, repositories: string[]): Promise<Run> =>
       measure([source, target], () => runNode([rawRecheckMain, source.url, target.url, 'v1', ...repositories], env.authFile)),
@@ -173,14 +178,15 @@ async function largeLayers(env: BenchEnvironment, count: number, layerMiB: numbe
   const source = await env.startRegistry();
   const repositories = await seedImageSet(source, { name: 'large', count, sharedLayers: [], layerSizes: [layerMiB * MiB, layerMiB * MiB] });
   const copy = copiers(env);
-  const runs = { ours: [] as Run[], raw: [] as Run[], rawHashing: [] as Run[], skopeo: [] as Run[] };
+  const runs = { ours: [] as Run[], raw: [] as Run[], rawHashing: [] as Run[], rawHashingProcess: [] as Run[], skopeo: [] as Run[] };
   // Each target is stopped right after its run: only one copy sits in memory at a time.
   const intoTmpfs = (way: keyof typeof runs, copier: typeof copy.raw) => async () => {
     runs[way].push(await intoFresh(env, 'tmpfs', (target) => copier(source, target, repositories)));
   };
   for (let round = 0; round < pairs; round++) {
     await alternate(round, [
-      intoTmpfs('ours', copy.olmMirror), intoTmpfs('raw', copy.raw), intoTmpfs('rawHashing', copy.rawHashing), intoTmpfs('skopeo', copy.skopeo),
+      intoTmpfs('ours', copy.olmMirror), intoTmpfs('raw', copy.raw), intoTmpfs('rawHashing', copy.rawHashing),
+      intoTmpfs('rawHashingProcess', copy.rawHashingProcess), intoTmpfs('skopeo', copy.skopeo),
     ]);
   }
   await source.stop();
@@ -188,12 +194,14 @@ async function largeLayers(env: BenchEnvironment, count: number, layerMiB: numbe
   const throughput = (m?: Measured) => (m ? `${(totalMiB / m.seconds).toFixed(0)}` : '-');
   const note = (o: Measured, t?: Measured) => `${throughput(o)} / ${throughput(t)} MiB/s`;
   const label = `${count} images x 2 layers x ${layerMiB} MiB, target on tmpfs`;
+  const ratioTo = (floor: Run[]) => median(floor.map((run, i) => run.seconds / runs.raw[i]!.seconds)).toFixed(2);
   return [
     {
       label, against: 'raw copy', ours: runs.ours, theirs: runs.raw, target: TARGETS.largeVsRaw,
-      note: (o, t) => `${note(o, t)}; the hashing raw copy's ratio: ${median(runs.rawHashing.map((run, i) => run.seconds / runs.raw[i]!.seconds)).toFixed(2)}`,
+      note: (o, t) => `${note(o, t)}; the hashing raw copy's ratio: ${ratioTo(runs.rawHashing)}, in a process of its own: ${ratioTo(runs.rawHashingProcess)}`,
     },
     { label, against: 'raw copy, hashing', ours: runs.ours, theirs: runs.rawHashing, note },
+    { label, against: 'raw copy, hashing, own process', ours: runs.ours, theirs: runs.rawHashingProcess, note },
     { label, against: `skopeo -P${SKOPEO_PARALLEL}`, ours: runs.ours, theirs: runs.skopeo, note },
   ];
 }
