@@ -82,6 +82,12 @@ function rounds(name: string, fallback: number): number {
   return Math.max(1, envInt(name, fallback));
 }
 
+/** The ratio of each round: `runs` against `others` of the same rounds. */
+const roundRatios = (runs: Measured[], others: Measured[]): number[] => runs.map((run, i) => run.seconds / others[i]!.seconds);
+
+/** The median of the per-round ratios, for a row's note (a floor's own ratio to the other way). */
+const medianRatio = (runs: Measured[], others: Measured[]): string => median(roundRatios(runs, others)).toFixed(2);
+
 /** An olm-mirror run with its peak memory in MB. */
 const withPeak = (run: Measured & { result: ChildRun }): Run => ({ ...run, peakRssMB: (run.result.peakRssMiB * MiB) / MB });
 
@@ -141,7 +147,7 @@ async function firstAndRerun(env: BenchEnvironment, count: number, pairs: number
     { label, against: `skopeo -P${SKOPEO_PARALLEL}`, ours: first.ours, theirs: first.skopeo },
     {
       label: 're-run onto the filled target', against: `skopeo -P${SKOPEO_PARALLEL}`, ours: again.ours, theirs: again.skopeo, target: TARGETS.rerunVsSkopeo,
-      note: () => `the raw re-check's ratio: ${median(again.recheck.map((run, i) => run.seconds / again.skopeo[i]!.seconds)).toFixed(2)}`,
+      note: () => `the raw re-check's ratio: ${medianRatio(again.recheck, again.skopeo)}`,
     },
     { label: 're-run onto the filled target', against: 'raw re-check', ours: again.ours, theirs: again.recheck },
   ];
@@ -167,7 +173,7 @@ async function tinyImages(env: BenchEnvironment, count: number, pairs: number): 
   return [
     {
       label, against: `skopeo -P${SKOPEO_PARALLEL}`, ours, theirs, target: TARGETS.tinyVsSkopeo,
-      note: (o, t) => `${perImage(o)} / ${perImage(t)} ms per image; the raw copy's ratio: ${median(raw.map((run, i) => run.seconds / theirs[i]!.seconds)).toFixed(2)}`,
+      note: (o, t) => `${perImage(o)} / ${perImage(t)} ms per image; the raw copy's ratio: ${medianRatio(raw, theirs)}`,
     },
     { label, against: 'raw copy', ours, theirs: raw, note: (o, t) => `${perImage(o)} / ${perImage(t)} ms per image` },
   ];
@@ -194,11 +200,10 @@ async function largeLayers(env: BenchEnvironment, count: number, layerMiB: numbe
   const throughput = (m?: Measured) => (m ? `${(totalMiB / m.seconds).toFixed(0)}` : '-');
   const note = (o: Measured, t?: Measured) => `${throughput(o)} / ${throughput(t)} MiB/s`;
   const label = `${count} images x 2 layers x ${layerMiB} MiB, target on tmpfs`;
-  const ratioTo = (floor: Run[]) => median(floor.map((run, i) => run.seconds / runs.raw[i]!.seconds)).toFixed(2);
   return [
     {
       label, against: 'raw copy', ours: runs.ours, theirs: runs.raw, target: TARGETS.largeVsRaw,
-      note: (o, t) => `${note(o, t)}; the hashing raw copy's ratio: ${ratioTo(runs.rawHashing)}, in a process of its own: ${ratioTo(runs.rawHashingProcess)}`,
+      note: (o, t) => `${note(o, t)}; the hashing raw copy's ratio: ${medianRatio(runs.rawHashing, runs.raw)}, in a process of its own: ${medianRatio(runs.rawHashingProcess, runs.raw)}`,
     },
     { label, against: 'raw copy, hashing', ours: runs.ours, theirs: runs.rawHashing, note },
     { label, against: 'raw copy, hashing, own process', ours: runs.ours, theirs: runs.rawHashingProcess, note },
@@ -239,7 +244,7 @@ function formatRows(rows: Row[]): string {
   for (const row of rows) {
     const ours = medianOf(row.ours);
     const theirs = row.theirs.length > 0 ? medianOf(row.theirs) : undefined;
-    const ratios = theirs ? row.ours.map((run, i) => run.seconds / row.theirs[i]!.seconds) : [];
+    const ratios = theirs ? roundRatios(row.ours, row.theirs) : [];
     const ratio = ratios.length > 0 ? median(ratios) : undefined;
     lines.push([
       row.label, seconds(ours.seconds), row.against, theirs ? seconds(theirs.seconds) : '',

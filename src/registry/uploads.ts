@@ -57,6 +57,12 @@ class SourceReader {
     this.hash = this.verifiesItself ? undefined : new DigestAccumulator(digest);
   }
 
+  /** Remembers why the source is not the blob, for the request it was feeding to report. */
+  private fail(err: DigestMismatchError): DigestMismatchError {
+    this.error = err;
+    return err;
+  }
+
   /** The digest of what was read, once the source ended (only once). */
   private actualDigest(): string {
     return this.hash ? this.hash.digest() : this.digest;
@@ -86,10 +92,7 @@ class SourceReader {
   async *take(length: number, subject: string, sent = true): AsyncGenerator<Buffer> {
     for (let remaining = length; remaining > 0;) {
       let chunk = await this.next();
-      if (chunk === undefined) {
-        this.error = new DigestMismatchError(this.digest, this.actualDigest(), { expected: this.size, actual: this.bytes }, subject);
-        throw this.error;
-      }
+      if (chunk === undefined) throw this.fail(new DigestMismatchError(this.digest, this.actualDigest(), { expected: this.size, actual: this.bytes }, subject));
       if (chunk.length > remaining) {
         this.carry = chunk.subarray(remaining);
         chunk = chunk.subarray(0, remaining);
@@ -110,13 +113,10 @@ class SourceReader {
     for (;;) {
       const chunk = await this.next();
       if (chunk === undefined) break;
-      if (chunk.length > 0) throw new DigestMismatchError(this.digest, undefined, { expected: this.size, actual: this.bytes + chunk.length }, subject);
+      if (chunk.length > 0) throw this.fail(new DigestMismatchError(this.digest, undefined, { expected: this.size, actual: this.bytes + chunk.length }, subject));
     }
     const actual = this.actualDigest();
-    if (actual !== this.digest) {
-      this.error = new DigestMismatchError(this.digest, actual, {}, subject);
-      throw this.error;
-    }
+    if (actual !== this.digest) throw this.fail(new DigestMismatchError(this.digest, actual, {}, subject));
   }
 
   /**
