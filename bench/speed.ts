@@ -21,7 +21,8 @@
 //
 // Environment (a count of 0 skips its case):
 //   OLM_MIRROR_BENCH_IMAGES=100       images of the first mirror / re-run case
-//   OLM_MIRROR_BENCH_PAIRS=3          rounds of the first mirror / re-run case and of the 32 MiB case
+//   OLM_MIRROR_BENCH_PAIRS=5          rounds of the first mirror / re-run case and of the 32 MiB case (3 left
+//                                     the first mirror's median at the mercy of one disturbed round)
 //   OLM_MIRROR_BENCH_TINY=2000        tiny images
 //   OLM_MIRROR_BENCH_TINY_PAIRS=1     rounds of the tiny case (a skopeo run of 2,000 images takes about 1.5 min)
 //   OLM_MIRROR_BENCH_LARGE=20         images of the tmpfs case
@@ -270,7 +271,7 @@ export async function runSpeedBench(): Promise<void> {
   const large = envInt('OLM_MIRROR_BENCH_LARGE', 20);
   const largeMiB = envInt('OLM_MIRROR_BENCH_LARGE_MIB', 32);
   const bigMiB = envInt('OLM_MIRROR_BENCH_BIG_MIB', 1024);
-  const pairs = rounds('OLM_MIRROR_BENCH_PAIRS', 3);
+  const pairs = rounds('OLM_MIRROR_BENCH_PAIRS', 5);
   const tinyPairs = rounds('OLM_MIRROR_BENCH_TINY_PAIRS', 1);
   const helpPairs = rounds('OLM_MIRROR_BENCH_HELP_PAIRS', 20);
   console.log('speed benchmark (issue 11): olm-mirror against a raw copy (GET/PUT, 8 workers, no checks, no mounts),');
