@@ -469,6 +469,10 @@ class TargetState {
   private readonly repositoryTags = new Once<ReadonlySet<string> | 'absent' | undefined>();
   /** Repositories that several tagged mappings write to: one tag listing answers for all of them. */
   private readonly listFirst = new Set<string>();
+  /** Registries (per store) the run writes many repositories of: their catalog is asked first. */
+  private readonly catalogFirst = new Set<string>();
+  /** Per registry: the repositories its catalog lists, undefined when it would not list them. */
+  private readonly catalogs = new Once<ReadonlySet<string> | undefined>();
   private readonly questionsByStore = new Map<string, TagQuestions>();
   private readonly blobsByKey = new Map<string, PlannedBlob>();
 
@@ -509,6 +513,7 @@ class TargetState {
     const tag = destination.tag;
     const store = this.stores.destination(destination);
     const head = await this.tags.get(`${store.id} ${formatReference(destination)}`, async () => {
+      if (await this.absentFromCatalog({ store, registry: destination.registry, repository: destination.repository })) return undefined;
       const questions = this.tagQuestions(store);
       if (this.listFirst.has(repositoryKey(store, destination)) || await questions?.listInstead()) {
         const tags = await this.tagsOf({ store, registry: destination.registry, repository: destination.repository });
@@ -539,12 +544,18 @@ class TargetState {
   /** Tells which destinations the run writes, before their tags are asked about. */
   expect(destinations: readonly ImageReference[]): void {
     const tagged = new Map<string, number>();
+    const repositories = new Map<string, Set<string>>();
     for (const d of destinations) {
+      const store = this.stores.destination(d);
+      const registry = registryKey(store, d);
+      if (!repositories.has(registry)) repositories.set(registry, new Set());
+      repositories.get(registry)!.add(d.repository);
       if (d.tag === undefined) continue;
-      const key = repositoryKey(this.stores.destination(d), d);
+      const key = repositoryKey(store, d);
       tagged.set(key, (tagged.get(key) ?? 0) + 1);
     }
     for (const [key, n] of tagged) if (n > 1) this.listFirst.add(key);
+    for (const [registry, names] of repositories) if (names.size >= CATALOG_MIN_REPOSITORIES) this.catalogFirst.add(registry);
   }
 
   /** Decides the image action and marks which manifests of its tree the target already has. */
@@ -588,12 +599,30 @@ class TargetState {
     const listTags = store.listTags?.bind(store);
     if (listTags === undefined) return Promise.resolve(undefined);
     return this.repositoryTags.get(repositoryKey(store, at), async () => {
+      if (await this.absentFromCatalog(at)) return 'absent';
       try {
         return new Set(await this.limiter.run(store.id, () => listTags(at, DESTINATION)));
       } catch (err) {
         return isUnknownRepository(err) ? 'absent' : undefined;
       }
     });
+  }
+
+  /**
+   * Whether the registry's catalog, asked once where the run writes many of its repositories, leaves the
+   * repository out. A catalog that lists one too few (it lags, or hides what these credentials may not
+   * read) costs writes that were not needed, never a wrong one: the repository is then written as new.
+   */
+  private async absentFromCatalog(at: RepositoryAt): Promise<boolean> {
+    const { store } = at;
+    const registry = registryKey(store, at);
+    const listRepositories = store.listRepositories?.bind(store);
+    if (listRepositories === undefined || store.sharedBlobs || !this.catalogFirst.has(registry)) return false;
+    const catalog = await this.catalogs.get(registry, async () => {
+      const names = await this.limiter.run(store.id, () => listRepositories(at.registry, CATALOG_MAX_PAGES));
+      return names === undefined ? undefined : new Set(names);
+    });
+    return catalog !== undefined && !catalog.has(at.repository);
   }
 
   private hasManifest(m: PlannedManifest): Promise<boolean> {
@@ -623,6 +652,13 @@ class TargetState {
 const FIRST_TAG_ANSWERS = 8;
 /** The share of those that must be absent for the rest to be listings. */
 const MOSTLY_ABSENT = 0.75;
+/**
+ * A registry the run writes this many repositories of is asked for its catalog first: on one being filled
+ * for the first time, that one listing replaces a question per repository.
+ */
+const CATALOG_MIN_REPOSITORIES = 16;
+/** Catalog pages of 1,000 asked at most: a bigger registry is asked per repository (its listing costs it more). */
+const CATALOG_MAX_PAGES = 5;
 
 /**
  * How a registry's destination tags are asked about. On a re-run most tags are there, and a HEAD
@@ -660,6 +696,8 @@ class TagQuestions {
 interface RepositoryAt { readonly store: ImageStore; readonly registry: string; readonly repository: string }
 
 const repositoryKey = (store: ImageStore, repo: { registry: string; repository: string }) => `${store.id} ${repo.registry}/${repo.repository}`;
+
+const registryKey = (store: ImageStore, repo: { registry: string }) => `${store.id} ${repo.registry}`;
 
 const holderKey = (b: PlannedBlob) => `${b.store.id} ${b.digest}`;
 

@@ -62,7 +62,8 @@ export interface RegistryClientOptions {
 }
 
 const MiB = 1024 * 1024;
-const TAG_PAGE_SIZE = 1000;
+/** Entries per page of a tag or repository listing (distribution refuses more than 1,000 by default). */
+const PAGE_SIZE = 1000;
 /** The /v2/ ping's attempts without any answer before a registry is given up for the run. */
 const PING_ATTEMPTS = 3;
 
@@ -137,26 +138,52 @@ export class RegistryClient {
 
   /** Every tag of the repository (following the registry's pagination). */
   async listTags(registry: string, repository: string, opts: LookupOptions = {}): Promise<string[]> {
+    const spec = {
+      registry, repository, scopes: [repositoryScope(repository, lookupAccess(opts))],
+      action: 'listing tags of', subject: `${registry}/${repository}`,
+    };
     const tags: string[] = [];
-    let target: string | URL = `/v2/${repository}/tags/list?n=${TAG_PAGE_SIZE}`;
-    for (;;) {
-      const spec: CallSpec = {
-        registry, repository, scopes: [repositoryScope(repository, lookupAccess(opts))], method: 'GET', target, expect: [200],
-        action: 'listing tags of', subject: `${registry}/${repository}`,
-      };
-      const page: { tags: string[]; next?: URL } = await this.session.request(spec, async (res) => {
+    for await (const page of this.pages(spec, `/v2/${repository}/tags/list?n=${PAGE_SIZE}`, 'tags')) tags.push(...page);
+    return tags;
+  }
+
+  /**
+   * Every repository of the registry (`/v2/_catalog`, as far as the credentials may see), or undefined when
+   * it takes more than `maxPages` pages of 1,000 or the registry does not list them (many refuse or hide it).
+   */
+  async listRepositories(registry: string, maxPages: number): Promise<string[] | undefined> {
+    const spec = { registry, scopes: ['registry:catalog:*'], action: 'listing the repositories of', subject: registry, retry: false as const };
+    const repositories: string[] = [];
+    let pages = 0;
+    try {
+      for await (const page of this.pages(spec, `/v2/_catalog?n=${PAGE_SIZE}`, 'repositories')) {
+        if (++pages > maxPages) return undefined;
+        repositories.push(...page);
+      }
+    } catch (err) {
+      if (err instanceof RegistryError) return undefined;
+      throw err;
+    }
+    return repositories;
+  }
+
+  /** The string arrays `field` of a listing's pages, following its Link headers. */
+  private async *pages(spec: Omit<CallSpec, 'method' | 'target' | 'expect'>, first: string, field: string): AsyncGenerator<string[]> {
+    for (let target: string | URL | undefined = first; target !== undefined;) {
+      const call: CallSpec = { ...spec, method: 'GET', target, expect: [200] };
+      const page: { items: string[]; next?: URL } = await this.session.request(call, async (res) => {
         const text = await readText(res, 64 * MiB);
-        let body: { tags?: unknown };
+        let body: Record<string, unknown>;
         try {
-          body = JSON.parse(text) as { tags?: unknown };
+          body = JSON.parse(text) as Record<string, unknown>;
         } catch {
-          throw new RegistryError(`${spec.action} ${spec.subject}: the registry's answer is not JSON`, { registry, repository });
+          throw new RegistryError(`${spec.action} ${spec.subject}: the registry's answer is not JSON`, { registry: spec.registry, repository: spec.repository });
         }
+        const items = body[field];
         const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, 'link') ?? '')?.[1];
-        return { tags: Array.isArray(body.tags) ? body.tags.map(String) : [], next: next === undefined ? undefined : new URL(next, res.url) };
+        return { items: Array.isArray(items) ? items.map(String) : [], next: next === undefined ? undefined : new URL(next, res.url) };
       });
-      tags.push(...page.tags);
-      if (!page.next) return tags;
+      yield page.items;
       target = page.next;
     }
   }

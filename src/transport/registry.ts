@@ -51,6 +51,10 @@ export class RegistryStore implements ImageStore {
     return this.client.listTags(repo.registry, repo.repository, opts);
   }
 
+  listRepositories(registry: string, maxPages: number) {
+    return this.client.listRepositories(registry, maxPages);
+  }
+
   referrers(ref: ImageReference) {
     return this.client.referrers(ref);
   }

@@ -72,6 +72,11 @@ export interface ImageStore {
   mountBlob?(repo: RepositoryRef, digest: string, fromRepository: string): Promise<boolean>;
   /** Optional: every tag of a repository. */
   listTags?(repo: RepositoryRef, opts?: LookupOptions): Promise<string[]>;
+  /**
+   * Optional: every repository of `registry`, or undefined when the store cannot list them all in `maxPages`
+   * pages (a registry may refuse, or hold too many). A hint: what it leaves out may still exist.
+   */
+  listRepositories?(registry: string, maxPages: number): Promise<string[] | undefined>;
   /** Optional: the manifests whose `subject` is `ref.digest`; undefined when the store cannot tell (no referrers API). */
   referrers?(ref: ImageReference): Promise<readonly ReferrerDescriptor[] | undefined>;
 

@@ -141,6 +141,59 @@ test('when the first destination tags are missing, the others are asked by tag l
   }
 });
 
+test('many new repositories of one registry: its catalog answers for them all, one request instead of one per repository', async () => {
+  const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+  const images = await Promise.all(names.map((name) => seedImage(source(), `cat/${name}`, 'v1', { seed: `cat-${name}` })));
+  // One of them is there already: the catalog lists it, so it is asked about and found up to date.
+  await seedImage(target(), 'cat/n3', 'v1', { seed: 'cat-n3' });
+  const proxy = await startFaultProxy(target(), []);
+  try {
+    const args = names.map((name) => `${source().host}/cat/${name}:v1=${proxy.host}/cat/${name}:v1`);
+    const questions = (from: number) => {
+      const hits = proxy.hits.slice(from);
+      return {
+        catalogs: hits.filter((h) => h.method === 'GET' && h.path.startsWith('/v2/_catalog')).length,
+        heads: hits.filter((h) => h.method === 'HEAD' && /\/manifests\/v1$/.test(h.path)).map((h) => h.path),
+        listings: hits.filter((h) => h.method === 'GET' && /\/tags\/list/.test(h.path)).length,
+      };
+    };
+    const first = await mirrorCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(questions(0), { catalogs: 1, heads: ['/v2/cat/n3/manifests/v1'], listings: 0 });
+    assert.match(first.stderr, /19 mirrored .* 1 skipped \(1 already present/);
+    for (const [i, name] of names.entries()) assert.equal(sha256(await skopeoInspectRaw(target(), `cat/${name}:v1`)), images[i]!.digest);
+
+    const before = proxy.hits.length;
+    const again = await mirrorCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /0 mirrored .* 20 skipped \(20 already present/);
+    const rerun = questions(before);
+    assert.deepEqual({ ...rerun, heads: rerun.heads.length }, { catalogs: 1, heads: 20, listings: 0 });
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('a registry that will not list its catalog is asked per repository, and the mirror is the same', async () => {
+  const names = Array.from({ length: 16 }, (_, i) => `h${i}`);
+  const images = await Promise.all(names.map((name) => seedImage(source(), `hidden/${name}`, 'v1', { seed: `hidden-${name}` })));
+  const proxy = await startFaultProxy(target(), [
+    { method: 'GET', path: /^\/v2\/_catalog/, action: { kind: 'status', status: 401, body: '{"errors":[{"code":"UNAUTHORIZED","message":"catalog listing is for administrators"}]}' } },
+  ]);
+  try {
+    const run = await mirrorCli(names.map((name) => `${source().host}/hidden/${name}:v1=${proxy.host}/hidden/${name}:v1`));
+    assert.equal(run.code, 0, run.stderr);
+    const hits = proxy.hits.map((h) => `${h.method} ${h.path}`);
+    assert.equal(hits.filter((h) => h.startsWith('GET /v2/_catalog')).length, 1, 'asked once, not retried');
+    // As without a catalog: 8 HEADs find nothing, then every repository is answered by its tag listing.
+    assert.equal(hits.filter((h) => /^HEAD .*\/manifests\/v1$/.test(h)).length, 8);
+    assert.equal(hits.filter((h) => /^GET .*\/tags\/list/.test(h)).length, 16);
+    for (const [i, name] of names.entries()) assert.equal(sha256(await skopeoInspectRaw(target(), `hidden/${name}:v1`)), images[i]!.digest);
+  } finally {
+    await proxy.stop();
+  }
+});
+
 test('an image skipped while others are being copied is warned about once', async () => {
   const names = ['s1', 's2', 's3', 's4'];
   await Promise.all(names.map((name) => seedImage(source(), `skipw/${name}`, 'v1', { platforms: ['linux/amd64', 'linux/arm64'], seed: `skipw-${name}` })));

@@ -150,6 +150,21 @@ describe('token (Bearer)', () => {
     });
   });
 
+  test('the catalog is listed with a registry:catalog:* token; anonymous, it is refused and the client says it cannot tell', async () => {
+    const issuer = reg().tokenIssuer!;
+    const credentials = await CredentialStore.load({ authFile: reg().authFile });
+    await withClient(reg(), { credentials }, async (c) => {
+      await c.pushBlobBytes(reg().host, 'token/listed', Buffer.from('a blob makes a repository'));
+      const before = issuer.requests.length;
+      const repositories = await c.listRepositories(reg().host, 5);
+      assert.ok(repositories?.includes('token/listed'), String(repositories));
+      assert.deepEqual(issuer.requests.slice(before).map((r) => r.scopes.join(' ')), ['registry:catalog:*']);
+    });
+    await withClient(reg(), {}, async (c) => {
+      assert.equal(await c.listRepositories(reg().host, 5), undefined);
+    });
+  });
+
   test('requests starting all at once share one ping and one token per scope set', async () => {
     const issuer = reg().tokenIssuer!;
     const credentials = await CredentialStore.load({ authFile: reg().authFile });

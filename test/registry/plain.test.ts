@@ -79,6 +79,19 @@ test('manifests of all four media types round-trip byte for byte, digests preser
   }
 });
 
+test('the catalog: every repository within the page bound, undefined beyond it', async () => {
+  const c = client();
+  try {
+    const host = registry().host;
+    for (const repository of ['catalog/a', 'catalog/b']) await c.pushBlobBytes(host, repository, Buffer.from(repository));
+    const repositories = await c.listRepositories(host, 1);
+    assert.ok(repositories !== undefined && ['catalog/a', 'catalog/b'].every((r) => repositories.includes(r)), String(repositories));
+    assert.equal(await c.listRepositories(host, 0), undefined, 'one page is more than none');
+  } finally {
+    await c.close();
+  }
+});
+
 test('missing manifests and blobs: undefined from HEAD, clear errors from GET and PUT', async () => {
   const c = client();
   try {
