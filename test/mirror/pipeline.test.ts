@@ -21,6 +21,16 @@ async function eventually(check: () => Promise<boolean>, attempts = 200): Promis
   return false;
 }
 
+/** What the target was asked about its tags since hit `from`: catalog listings, HEADs of v1 tags, tag listings. */
+function targetQuestions(proxy: { hits: readonly { method: string; path: string }[] }, from: number) {
+  const hits = proxy.hits.slice(from);
+  return {
+    catalogs: hits.filter((h) => h.method === 'GET' && h.path.startsWith('/v2/_catalog')).length,
+    heads: hits.filter((h) => h.method === 'HEAD' && /\/manifests\/v1$/.test(h.path)).map((h) => h.path),
+    listings: hits.filter((h) => h.method === 'GET' && /\/tags\/list/.test(h.path)).length,
+  };
+}
+
 test('an image is written while another one is still being planned', async () => {
   const first = await seedImage(source(), 'pipe/first', 'v1', { seed: 'pipe-first' });
   const second = await seedImage(source(), 'pipe/second', 'v1', { platforms: ['linux/amd64', 'linux/arm64'], seed: 'pipe-second' });
@@ -120,22 +130,19 @@ test('when the first destination tags are missing, the others are asked by tag l
   try {
     const args = names.map((name) => `${source().host}/fresh/${name}:v1=${proxy.host}/fresh/${name}:v1`);
     const questions = (from: number) => {
-      const hits = proxy.hits.slice(from);
-      return {
-        heads: hits.filter((h) => h.method === 'HEAD' && /\/manifests\/v1$/.test(h.path)).length,
-        listings: hits.filter((h) => h.method === 'GET' && /\/tags\/list/.test(h.path)).length,
-      };
+      const { heads, listings, catalogs } = targetQuestions(proxy, from);
+      return { heads: heads.length, listings, catalogs };
     };
     const first = await mirrorCli(args);
     assert.equal(first.code, 0, first.stderr);
     // 8 HEADs find nothing; the 4 other tags, and every repository, are answered by one listing each.
-    assert.deepEqual(questions(0), { heads: 8, listings: 12 });
+    assert.deepEqual(questions(0), { heads: 8, listings: 12, catalogs: 0 }, 'fewer than 16 repositories: no catalog');
     for (const name of names) assert.deepEqual(await tagsOf(target(), `fresh/${name}`), ['v1']);
 
     const before = proxy.hits.length;
     const again = await mirrorCli(args);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(questions(before), { heads: 12, listings: 0 });
+    assert.deepEqual(questions(before), { heads: 12, listings: 0, catalogs: 0 });
   } finally {
     await proxy.stop();
   }
@@ -149,14 +156,7 @@ test('many new repositories of one registry: its catalog answers for them all, o
   const proxy = await startFaultProxy(target(), []);
   try {
     const args = names.map((name) => `${source().host}/cat/${name}:v1=${proxy.host}/cat/${name}:v1`);
-    const questions = (from: number) => {
-      const hits = proxy.hits.slice(from);
-      return {
-        catalogs: hits.filter((h) => h.method === 'GET' && h.path.startsWith('/v2/_catalog')).length,
-        heads: hits.filter((h) => h.method === 'HEAD' && /\/manifests\/v1$/.test(h.path)).map((h) => h.path),
-        listings: hits.filter((h) => h.method === 'GET' && /\/tags\/list/.test(h.path)).length,
-      };
-    };
+    const questions = (from: number) => targetQuestions(proxy, from);
     const first = await mirrorCli(args);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(questions(0), { catalogs: 1, heads: ['/v2/cat/n3/manifests/v1'], listings: 0 });
